@@ -1,0 +1,74 @@
+# aimctl developer entry points. `make dev` and `make test` are the two set-up commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+IMG ?= aimctl:dev
+KIND_CLUSTER ?= aimctl
+DEV_DIR ?= .dev
+NAMESPACE ?= aimctl-system
+PYTEST_ARGS ?=
+
+.PHONY: install control-plane lint test test-unit test-integration manifests check-manifests run dev dev-down \
+        docker-build kind-up kind-load deploy undeploy bench clean
+
+$(BIN)/aimctl: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+install: $(BIN)/aimctl ## Create the virtualenv and install aimctl with its dev tools.
+
+control-plane: ## Build (or find in ~/.cache/aimctl) the pinned kube-apiserver, etcd, kwok, ... binaries.
+	bash hack/control-plane.sh
+
+lint: install ## ruff and mypy --strict.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint control-plane check-manifests ## Lint, then unit and integration tests against a real control plane.
+	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install control-plane
+	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+manifests: install ## Regenerate manifests/crds from the pydantic models.
+	$(BIN)/aimctl manifests --output manifests/crds
+
+check-manifests: install ## Fail when the committed CRDs differ from a fresh generation.
+	$(BIN)/aimctl manifests --check --output manifests/crds
+
+run: install ## Run the operator against the current kubeconfig.
+	$(BIN)/aimctl run --log-format console
+
+dev: install control-plane ## Local full cluster + CRDs + operator + the guide's samples.
+	$(BIN)/aimctl dev up --dir $(DEV_DIR)
+
+dev-down: ## Stop everything `make dev` started.
+	test ! -x $(BIN)/aimctl || $(BIN)/aimctl dev down --dir $(DEV_DIR)
+
+docker-build: ## Build the operator image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+kind-up: ## Create a kind cluster (needs a Docker engine).
+	kind create cluster --name $(KIND_CLUSTER)
+
+kind-load: docker-build ## Load the image into the kind cluster.
+	kind load docker-image $(IMG) --name $(KIND_CLUSTER)
+
+deploy: ## Install CRDs, RBAC and the operator Deployment into the current cluster.
+	kubectl apply --server-side -k manifests/default
+
+undeploy:
+	kubectl delete --ignore-not-found -k manifests/default
+
+bench: install control-plane ## Run every benchmark and rewrite docs/benchmarks.md.
+	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/python -m bench
+
+clean: dev-down
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis $(DEV_DIR)

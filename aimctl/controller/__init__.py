@@ -1,0 +1,1 @@
+"""aimctl.controller"""

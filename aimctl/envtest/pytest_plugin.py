@@ -1,0 +1,1 @@
+"""pytest plugin: control-plane fixtures (filled in by the envtest work)."""

@@ -1,0 +1,1 @@
+"""Shared test configuration. Control-plane fixtures come from the aimctl.envtest pytest plugin."""
