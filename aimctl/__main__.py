@@ -1,0 +1,3 @@
+from aimctl.cli import main
+
+main()
