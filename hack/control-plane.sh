@@ -7,11 +7,19 @@
 #   KUBEBUILDER_ASSETS  use these binaries instead (must hold etcd and kube-apiserver at least)
 #   AIMCTL_CACHE_DIR    cache root (default ~/.cache/aimctl)
 #   K8S_VERSION / ETCD_VERSION / KWOK_VERSION  override the pins (see docs/development.md)
+# The pins live in aimctl/envtest/_versions.py (one source of truth: the Python harness computes
+# the same cache directory from them).
 set -euo pipefail
 
-K8S_VERSION=${K8S_VERSION:-v1.36.3}
-ETCD_VERSION=${ETCD_VERSION:-v3.6.14}
-KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+pin() {
+  local v; v=$(sed -n "s/^$1: Final = \"\(.*\)\"\$/\1/p" "$ROOT/aimctl/envtest/_versions.py")
+  [[ -n "$v" ]] || { echo "cannot read $1 from $ROOT/aimctl/envtest/_versions.py" >&2; exit 1; }
+  printf '%s' "$v"
+}
+K8S_VERSION=${K8S_VERSION:-$(pin K8S_VERSION)}
+ETCD_VERSION=${ETCD_VERSION:-$(pin ETCD_VERSION)}
+KWOK_VERSION=${KWOK_VERSION:-$(pin KWOK_VERSION)}
 CACHE_ROOT=${AIMCTL_CACHE_DIR:-$HOME/.cache/aimctl}
 DEST="$CACHE_ROOT/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
 KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
@@ -40,6 +48,17 @@ fi
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-modcacherw GO111MODULE=on
 mkdir -p "$DEST"
+# One build at a time per cache (several checkouts share it); the winner's result is reused.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$CACHE_ROOT/.build.lock"
+  flock -n 9 || { log "another build holds $CACHE_ROOT/.build.lock; waiting"; flock 9; }
+  if complete; then echo "$DEST"; exit 0; fi
+fi
+# A cold build needs about 5 GB (module cache 1.1 GB, build cache 3.7 GB, binaries 0.4 GB).
+avail_kb=$(df -Pk "$CACHE_ROOT" | awk 'NR==2 {print $4}')
+if [[ -n "$avail_kb" && "$avail_kb" -lt 6000000 ]]; then
+  log "warning: only $((avail_kb / 1024)) MiB free under $CACHE_ROOT; a cold build needs about 5 GiB"
+fi
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 start=$(date +%s)

@@ -1,0 +1,84 @@
+"""``aimctl cluster up|down``: a detached local control plane for development.
+
+``up`` starts the same control plane as the test fixtures, but detached: the processes outlive
+the command, and their pids go to ``DIR/state.json``. ``down`` stops them and removes the files
+(the logs stay in ``DIR/logs``). The default DIR is ``.dev/cluster`` (``/.dev/`` is git-ignored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aimctl.envtest._binaries import BinariesNotFound
+from aimctl.envtest._controlplane import ControlPlane
+from aimctl.envtest._process import ProcessStartError
+from aimctl.envtest._state import read_state, stop_detached, write_state
+
+__all__ = ["DEFAULT_DIR", "cluster"]
+
+DEFAULT_DIR = Path(".dev/cluster")
+
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_DIR,
+    show_default=True,
+    help="Where the cluster keeps its kubeconfig, certificates, etcd data, logs and pids.",
+)
+
+
+@click.group()
+def cluster() -> None:
+    """A local control plane (etcd + kube-apiserver, optionally the full set) on 127.0.0.1."""
+
+
+@cluster.command()
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Also run kube-controller-manager, kube-scheduler and kwok (one simulated node, a "
+    "default StorageClass whose claims bind).",
+)
+@click.option(
+    "--timeout", type=float, default=None, help="Seconds each component may take to start."
+)
+@_dir_option
+def up(full: bool, timeout: float | None, directory: Path) -> None:
+    """Start a control plane in the background and write DIR/kubeconfig."""
+    directory = directory.resolve()
+    state = read_state(directory)
+    if state is not None and state.alive:
+        pids = ", ".join(f"{p.name}={p.pid}" for p in state.alive)
+        raise click.ClickException(
+            f"a cluster is already running in {directory} ({pids}); "
+            f"run `aimctl cluster down --dir {directory}` first"
+        )
+    stop_detached(directory)  # a stale state file from a crashed cluster
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        cp = ControlPlane(full=full, work_dir=directory, start_timeout=timeout, detached=True)
+        cp.start()
+    except (BinariesNotFound, ProcessStartError) as e:
+        raise click.ClickException(str(e)) from e
+    write_state(cp, directory)
+    kubectl = cp.assets.path("kubectl")
+    mode = "full (controller-manager, scheduler, kwok node kwok-node-0)" if full else "envtest"
+    click.echo(f"Control plane up in {cp.start_duration:.1f}s: {cp.url} [{mode}]")
+    click.echo(f"  export KUBECONFIG={cp.kubeconfig}")
+    click.echo(f"  {kubectl} --kubeconfig {cp.kubeconfig} get ns")
+    click.echo(f"Logs in {directory / 'logs'}; stop with: aimctl cluster down --dir {directory}")
+
+
+@cluster.command()
+@_dir_option
+def down(directory: Path) -> None:
+    """Stop the control plane started in DIR and remove its files (logs stay)."""
+    directory = directory.resolve()
+    if read_state(directory) is None:
+        click.echo(f"no cluster state in {directory}; nothing to stop")
+        return
+    stopped = stop_detached(directory)
+    click.echo(f"stopped {', '.join(stopped) if stopped else 'nothing (no process was running)'}")

@@ -1,0 +1,211 @@
+"""Full mode: kube-controller-manager, kube-scheduler and kwok on top of etcd + kube-apiserver.
+
+Owns the three extra processes and the cluster objects they need: one kwok node, kwok's stages
+and a default StorageClass.
+
+- kwok runs standalone (no kwokctl) with a ``--config`` file holding its Stage objects. Giving any
+  stages replaces kwok's defaults, so the node stages (initialize, heartbeat with lease), the pod
+  "fast" stages and the volume "fast" stages are all passed together. They are read from the
+  ``kwok-stages/`` copy of the kwok module's ``kustomize/stage`` next to the binaries.
+- PVCs bind through kwok's volume stages: the ``kwok-volume`` StorageClass (default, Immediate)
+  has the provisioner ``kwok.x-k8s.io/volume``; the ``pvc-provision`` stage creates a hostPath PV
+  per claim and marks the claim Bound, so any number of claims binds with no pre-created volumes.
+- The controller-manager signs ServiceAccount tokens with the same key the apiserver verifies, so
+  full mode keeps the ServiceAccount admission plugin on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aimctl.envtest._apiserver import CertFiles
+from aimctl.envtest._binaries import Assets
+from aimctl.envtest._ports import LOOPBACK, free_ports
+from aimctl.envtest._process import ManagedProcess
+from aimctl.envtest._rest import ApiError, SyncClient
+
+__all__ = ["NODE_NAME", "STAGE_SETS", "STORAGE_CLASS", "FullComponents", "load_kustomization"]
+
+NODE_NAME = "kwok-node-0"
+STORAGE_CLASS = "kwok-volume"
+POD_CIDR = "10.244.0.0/24"
+NODE_IP = "127.0.0.1"
+# Relative to the kwok-stages directory; see the module docstring for why all four.
+STAGE_SETS = ("node/fast", "node/heartbeat-with-lease", "pod/fast", "volume/fast")
+ALWAYS_ALLOW = "/healthz,/readyz,/livez,/metrics"
+
+
+def load_kustomization(directory: Path) -> Iterator[dict[str, Any]]:
+    """The documents a plain kustomization names under ``resources:`` (files and directories)."""
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text()) or {}
+    for entry in spec.get("resources", []):
+        path = (directory / entry).resolve()
+        if path.is_dir():
+            yield from load_kustomization(path)
+        else:
+            yield from (d for d in yaml.safe_load_all(path.read_text()) if d)
+
+
+def node_manifest(name: str = NODE_NAME) -> dict[str, Any]:
+    """A kwok-managed node without taints (kwokctl's ``node.yaml``, one pod CIDR)."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/role": "agent",
+                "node-role.kubernetes.io/agent": "",
+                "type": "kwok",
+            },
+        },
+        "spec": {"podCIDR": POD_CIDR, "podCIDRs": [POD_CIDR]},
+        "status": {
+            "addresses": [{"address": NODE_IP, "type": "InternalIP"}],
+            "allocatable": resources,
+            "capacity": resources,
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux"},
+        },
+    }
+
+
+def _healthz(port: int) -> Callable[[], bool]:
+    # The components serve self-signed certificates from their --cert-dir: skip verification.
+    client = SyncClient(LOOPBACK, port)
+    return lambda: client.ok("/healthz")
+
+
+def _node_ready(client: SyncClient, name: str) -> bool:
+    node = client.request("GET", f"/api/v1/nodes/{name}")
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in node.get("status", {}).get("conditions", [])
+    )
+
+
+def _default_service_account(client: SyncClient) -> bool:
+    try:
+        client.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+    except ApiError as e:
+        if e.status == 404:
+            return False
+        raise
+    return True
+
+
+class FullComponents:
+    """The controller-manager, scheduler and kwok of one full-mode control plane.
+
+    Guarantees: after :meth:`start`, node ``kwok-node-0`` is Ready, the default StorageClass
+    ``kwok-volume`` exists and the ``default`` ServiceAccount exists in ``default``. All servers
+    bind to 127.0.0.1 (kwok runs without its own server).
+
+    Raises: :class:`~aimctl.envtest._process.ProcessStartError` from :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        assets: Assets,
+        *,
+        work_dir: Path,
+        certs: CertFiles,
+        kubeconfig: Path,
+        detached: bool = False,
+    ) -> None:
+        self._assets = assets
+        self._work_dir = work_dir
+        self._certs = certs
+        self._kubeconfig = kubeconfig
+        logs = work_dir / "logs"
+        self.controller_manager = ManagedProcess(
+            "kube-controller-manager",
+            [],
+            log_path=logs / "kube-controller-manager.log",
+            detached=detached,
+        )
+        self.scheduler = ManagedProcess(
+            "kube-scheduler", [], log_path=logs / "kube-scheduler.log", detached=detached
+        )
+        self.kwok = ManagedProcess("kwok", [], log_path=logs / "kwok.log", detached=detached)
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return [self.controller_manager, self.scheduler, self.kwok]
+
+    def _documents(self) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        for stage_set in STAGE_SETS:
+            docs.extend(load_kustomization(self._assets.kwok_stages / stage_set))
+        return docs
+
+    def _argv(self, kcm_port: int, scheduler_port: int, stages: Path) -> dict[str, list[str]]:
+        kc = str(self._kubeconfig)
+        common = [
+            f"--kubeconfig={kc}",
+            # No --authentication/--authorization-kubeconfig: the health and metrics paths are
+            # always allowed, and without them nothing polls the requestheader CA (log noise).
+            f"--authorization-always-allow-paths={ALWAYS_ALLOW}",
+            f"--bind-address={LOOPBACK}",
+            "--leader-elect=false",
+            "--kube-api-qps=1000",
+            "--kube-api-burst=2000",
+        ]
+        return {
+            "kube-controller-manager": [
+                str(self._assets.path("kube-controller-manager")),
+                *common,
+                f"--secure-port={kcm_port}",
+                f"--cert-dir={self._work_dir / 'kube-controller-manager'}",
+                f"--root-ca-file={self._certs.ca}",
+                f"--service-account-private-key-file={self._certs.sa_private}",
+            ],
+            "kube-scheduler": [
+                str(self._assets.path("kube-scheduler")),
+                *common,
+                f"--secure-port={scheduler_port}",
+                f"--cert-dir={self._work_dir / 'kube-scheduler'}",
+            ],
+            "kwok": [
+                str(self._assets.path("kwok")),
+                f"--kubeconfig={kc}",
+                f"--config={stages}",
+                "--manage-all-nodes=true",
+                f"--node-ip={NODE_IP}",
+                f"--cidr={POD_CIDR}",
+                "--node-lease-duration-seconds=40",
+            ],
+        }
+
+    def start(self, client: SyncClient, *, timeout: float) -> None:
+        """Start the three processes and create the node and StorageClass; wait until usable."""
+        docs = self._documents()
+        stages = self._work_dir / "kwok-stages.yaml"
+        stages.write_text(yaml.safe_dump_all([d for d in docs if d.get("kind") == "Stage"]))
+        kcm_port, scheduler_port = free_ports(2)
+        argv = self._argv(kcm_port, scheduler_port, stages)
+        for process in self.processes:
+            process.argv = argv[process.name]
+            process.start()
+        self.controller_manager.wait_ready(_healthz(kcm_port), timeout=timeout)
+        self.scheduler.wait_ready(_healthz(scheduler_port), timeout=timeout)
+        for doc in docs:
+            if doc.get("kind") == "StorageClass":
+                client.create("/apis/storage.k8s.io/v1/storageclasses", doc, exist_ok=True)
+        client.create("/api/v1/nodes", node_manifest(), exist_ok=True)
+        self.kwok.wait_ready(lambda: _node_ready(client, NODE_NAME), timeout=timeout)
+        self.controller_manager.wait_ready(
+            lambda: _default_service_account(client), timeout=timeout
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for process in reversed(self.processes):
+            process.stop(timeout)
