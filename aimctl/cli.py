@@ -15,3 +15,14 @@ def cli() -> None:
 
 def main() -> None:
     cli()
+
+
+def _register() -> None:
+    from aimctl._kvcache_cli import kvcache
+
+    cli.add_command(kvcache)
+    cli.add_command(__import__("aimctl.envtest._cli", fromlist=["cluster"]).cluster)
+    cli.add_command(__import__("aimctl.api._cli", fromlist=["manifests"]).manifests)
+
+
+_register()

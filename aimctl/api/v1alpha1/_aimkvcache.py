@@ -1,0 +1,199 @@
+"""AIMKVCache: a KV-cache backend (one Redis StatefulSet with a volume, and a Service).
+
+Defaults are filled in by the API server (the CRD's ``default:``), so an object read back shows
+them: an empty spec becomes ``kvCacheType: redis`` with ``storage: {size: 1Gi, accessModes:
+[ReadWriteOnce]}``. The Python defaults are the same values, so a model built in code matches
+what the server would store.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from aimctl.api._resource import PrinterColumn, ResourceInfo
+from aimctl.api.v1alpha1._common import (
+    ENV_LIST_SCHEMA,
+    EnvVar,
+    KVCacheType,
+    ResourceRequirements,
+    StorageSpec,
+)
+from aimctl.api.v1alpha1._meta import (
+    CONDITIONS_LIST_SCHEMA,
+    GROUP,
+    VERSION,
+    ApiModel,
+    Condition,
+    CustomResource,
+    cel_rules,
+)
+
+__all__ = [
+    "AIMKVCACHE_KIND",
+    "AIMKVCACHE_MAX_NAME_LENGTH",
+    "AIMKVCACHE_PLURAL",
+    "AIMKVCACHE_SINGULAR",
+    "AIMKVCache",
+    "AIMKVCacheConditionType",
+    "AIMKVCacheSpec",
+    "AIMKVCacheStatus",
+    "KVCacheStatus",
+]
+
+AIMKVCACHE_KIND = "AIMKVCache"
+AIMKVCACHE_PLURAL = "aimkvcaches"
+AIMKVCACHE_SINGULAR = "aimkvcache"
+# The cache's StatefulSet is named "<cache>-statefulset"; a StatefulSet name may have at most 52
+# characters (its pods carry a controller-revision-hash label "<name>-<10 chars>" of at most 63).
+AIMKVCACHE_MAX_NAME_LENGTH = 52 - len("-statefulset")
+
+
+class KVCacheStatus(StrEnum):
+    """Summary state of an AIMKVCache (``status.status``)."""
+
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    READY = "Ready"
+    FAILED = "Failed"
+
+
+class AIMKVCacheConditionType(StrEnum):
+    """Condition types an AIMKVCache reports."""
+
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    FAILURE = "Failure"
+
+
+class AIMKVCacheSpec(ApiModel):
+    """Desired state of a KV cache."""
+
+    kv_cache_type: KVCacheType = Field(
+        default=KVCacheType.REDIS,
+        alias="kvCacheType",
+        description="Backend of the cache. Only redis is supported. Default redis.",
+    )
+    image: str | None = Field(
+        default=None,
+        description="Container image of the backend. Unset means the operator's default Redis "
+        "image.",
+        min_length=1,
+    )
+    env: list[EnvVar] | None = Field(
+        default=None,
+        description="Environment variables of the backend container.",
+        json_schema_extra=ENV_LIST_SCHEMA,
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None,
+        description="Compute resources of the backend container. Unset means requests and "
+        "limits of cpu 1 and memory 1Gi.",
+    )
+    storage: StorageSpec = Field(
+        default_factory=StorageSpec,
+        description="Persistent storage of the backend. Defaults: size 1Gi, the cluster's "
+        "default storage class, access modes [ReadWriteOnce].",
+        json_schema_extra={"default": {}},
+    )
+
+
+class AIMKVCacheStatus(ApiModel):
+    """Observed state of a KV cache, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None,
+        description="The .metadata.generation this status was computed from.",
+        ge=0,
+        json_schema_extra={"format": "int64"},
+    )
+    status: KVCacheStatus | None = Field(
+        default=None, description="Summary: Pending, Progressing, Ready or Failed."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Progressing and Failure, with reasons and messages.",
+        json_schema_extra=CONDITIONS_LIST_SCHEMA,
+    )
+    replicas: int | None = Field(
+        default=None,
+        description="Replicas of the backend StatefulSet.",
+        ge=0,
+        json_schema_extra={"format": "int32"},
+    )
+    ready_replicas: int | None = Field(
+        default=None,
+        description="Replicas of the backend that are ready.",
+        ge=0,
+        json_schema_extra={"format": "int32"},
+    )
+    endpoint: str | None = Field(
+        default=None,
+        description="Where clients connect, for example redis://shared-cache-svc:6379.",
+    )
+    stateful_set_name: str | None = Field(
+        default=None, description="Name of the backend's StatefulSet."
+    )
+    service_name: str | None = Field(default=None, description="Name of the backend's Service.")
+    storage_size: str | None = Field(
+        default=None, description="Size of the volume the backend was given, for example 1Gi."
+    )
+    last_error: str | None = Field(
+        default=None, description="The last reconcile error; empty once a reconcile succeeds."
+    )
+    users: list[str] = Field(
+        default_factory=list,
+        description="Names of the AIMServices in this namespace that use this cache.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+_NAME_RULES = [
+    {
+        "rule": f"self.metadata.name.size() <= {AIMKVCACHE_MAX_NAME_LENGTH}",
+        "fieldPath": ".metadata.name",
+        "message": f"AIMKVCache names may have at most {AIMKVCACHE_MAX_NAME_LENGTH} characters "
+        "(its StatefulSet, <name>-statefulset, may have at most 52); choose a shorter name",
+    },
+    {
+        "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        "fieldPath": ".metadata.name",
+        "message": "AIMKVCache names must start with a lowercase letter and contain only "
+        "lowercase letters, digits and '-' (the Service <name>-svc needs a DNS-1035 label)",
+    },
+]
+
+
+class AIMKVCache(CustomResource):
+    """A KV cache for AIM inference services: a Redis server with persistent storage.
+
+    Services use it through spec.kvCache.name (shared) or get their own through
+    spec.kvCache.type.
+    """
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(*_NAME_RULES))
+
+    resource = ResourceInfo(
+        group=GROUP,
+        version=VERSION,
+        kind=AIMKVCACHE_KIND,
+        plural=AIMKVCACHE_PLURAL,
+        singular=AIMKVCACHE_SINGULAR,
+        short_names=("aimkvc",),
+        categories=("aim", "all"),
+        printer_columns=(
+            PrinterColumn("Type", ".spec.kvCacheType", description="Cache backend."),
+            PrinterColumn("Status", ".status.status", description="Summary state."),
+            PrinterColumn("Ready", ".status.readyReplicas", "integer", description="Ready pods."),
+            PrinterColumn("Endpoint", ".status.endpoint", priority=1, description="Client URL."),
+            PrinterColumn("Age", ".metadata.creationTimestamp", "date"),
+        ),
+    )
+
+    spec: AIMKVCacheSpec = Field(
+        default_factory=AIMKVCacheSpec,
+        description="Desired state. May be empty: every field has a default.",
+        json_schema_extra={"default": {}},
+    )
+    status: AIMKVCacheStatus | None = Field(default=None, description="Observed state.")

@@ -1,0 +1,431 @@
+"""Invalid objects are rejected by a real kube-apiserver with a message a user can act on.
+
+Each case is submitted with ``kubectl apply --validate=strict`` (field validation Strict) and
+the test asserts the exact error kubectl prints. Transition cases apply a valid object first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .aim_kubectl import Kubectl, rejection
+
+API = "aim.silogen.ai/v1alpha1"
+MODEL = {"image": "ghcr.io/silogen/aim-meta-llama-llama-3-1-8b-instruct:0.7.0"}
+QUANTITY_RE = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+NOT_CHECKED = (
+    "<nil>: Invalid value: null: some validation rules were not checked because the object was "
+    "invalid; correct the existing errors to complete validation"
+)
+
+
+def cache(spec: dict[str, Any] | None = None, name: str = "cache") -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": API, "kind": "AIMKVCache", "metadata": {"name": name}}
+    if spec is not None:
+        obj["spec"] = spec
+    return obj
+
+
+def service(spec: dict[str, Any] | None, name: str = "svc") -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": API, "kind": "AIMService", "metadata": {"name": name}}
+    if spec is not None:
+        obj["spec"] = spec
+    return obj
+
+
+def storage(**fields: Any) -> dict[str, Any]:
+    return {"storage": fields}
+
+
+# Ends an expected list whose further lines come from the API server's type checker.
+MORE: Any = ...
+
+# (id, object, the exact errors kubectl prints)
+INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
+    (
+        "unknown-cache-type",
+        cache({"kvCacheType": "memcached"}),
+        [
+            'spec.kvCacheType: Unsupported value: "memcached": supported values: "redis"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "size-not-a-quantity",
+        cache(storage(size="ten-gigs")),
+        [
+            f'spec.storage.size: Invalid value: "ten-gigs": spec.storage.size in body should '
+            f"match '{QUANTITY_RE}'",
+            'spec.storage.size: Invalid value: "ten-gigs": storage.size must be a Kubernetes '
+            "quantity such as 10Gi or 500Mi",
+        ],
+    ),
+    (
+        "size-fractional-exponent",
+        cache(storage(size="1e1.5")),
+        [
+            'spec.storage.size: Invalid value: "1e1.5": storage.size must be a Kubernetes '
+            "quantity such as 10Gi or 500Mi"
+        ],
+    ),
+    (
+        "size-negative",
+        cache(storage(size="-1Gi")),
+        [
+            'spec.storage.size: Invalid value: "-1Gi": storage.size must be greater than zero, '
+            "for example 1Gi"
+        ],
+    ),
+    (
+        "size-zero-integer",
+        cache(storage(size=0)),
+        [
+            "spec.storage.size: Invalid value: 0: storage.size must be greater than zero, "
+            "for example 1Gi"
+        ],
+    ),
+    (
+        "size-float",
+        cache(storage(size=1.5)),
+        [
+            'spec.storage.size: Invalid value: "number": spec.storage.size in body must be of '
+            'type integer,string: "number"',
+            MORE,
+        ],
+    ),
+    (
+        "bad-access-mode",
+        cache(storage(accessModes=["ReadWriteSometimes"])),
+        [
+            'spec.storage.accessModes[0]: Unsupported value: "ReadWriteSometimes": supported '
+            'values: "ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "no-access-modes",
+        cache(storage(accessModes=[])),
+        [
+            "spec.storage.accessModes: Invalid value: 0: spec.storage.accessModes in body should "
+            "have at least 1 items"
+        ],
+    ),
+    (
+        "duplicate-access-mode",
+        cache(storage(accessModes=["ReadWriteOnce", "ReadWriteOnce"])),
+        ['spec.storage.accessModes[1]: Duplicate value: "ReadWriteOnce"'],
+    ),
+    (
+        "storage-not-an-object",
+        cache({"storage": "10Gi"}),
+        [
+            'spec.storage: Invalid value: "string": spec.storage in body must be of type object: '
+            '"string"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "image-not-a-string",
+        cache({"image": 123}),
+        [
+            'spec.image: Invalid value: "integer": spec.image in body must be of type string: '
+            '"integer"',
+            NOT_CHECKED,
+        ],
+    ),
+    ("unknown-field", cache({"storge": {"size": "1Gi"}}), ['unknown field "spec.storge"']),
+    ("cache-has-no-replicas", cache({"replicas": 3}), ['unknown field "spec.replicas"']),
+    (
+        "env-without-name",
+        cache({"env": [{"value": "x"}]}),
+        ["spec.env[0].name: Required value", NOT_CHECKED],
+    ),
+    (
+        "env-value-and-value-from",
+        cache(
+            {"env": [{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "a"}}}]}
+        ),
+        [
+            "spec.env[0]: Invalid value: environment variable A sets both value and valueFrom; "
+            "keep only one"
+        ],
+    ),
+    (
+        "env-value-from-empty",
+        cache({"env": [{"name": "A", "valueFrom": {}}]}),
+        [
+            "spec.env[0].valueFrom: Invalid value: valueFrom must set exactly one of "
+            "configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef"
+        ],
+    ),
+    (
+        "env-duplicate-name",
+        cache({"env": [{"name": "A", "value": "x"}, {"name": "A", "value": "y"}]}),
+        ['spec.env[1]: Duplicate value: {"name":"A"}'],
+    ),
+    (
+        "resource-not-a-quantity",
+        cache({"resources": {"requests": {"cpu": "lots"}}}),
+        [
+            'spec.resources.requests.cpu: Invalid value: "lots": spec.resources.requests.cpu in '
+            f"body should match '{QUANTITY_RE}'"
+        ],
+    ),
+    (
+        "request-above-limit",
+        cache({"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}}),
+        [
+            "spec.resources: Invalid value: resources.requests must not exceed resources.limits "
+            "of the same resource; lower the request or raise the limit"
+        ],
+    ),
+    (
+        "cache-name-too-long",
+        cache({}, name="c" * 41),
+        [
+            "metadata.name: Invalid value: AIMKVCache names may have at most 40 characters (its "
+            "StatefulSet, <name>-statefulset, may have at most 52); choose a shorter name"
+        ],
+    ),
+    (
+        "cache-name-starts-with-digit",
+        cache({}, name="1cache"),
+        [
+            "metadata.name: Invalid value: AIMKVCache names must start with a lowercase letter "
+            "and contain only lowercase letters, digits and '-' (the Service <name>-svc needs a "
+            "DNS-1035 label)"
+        ],
+    ),
+    (
+        "kvcache-type-and-name",
+        service({"model": MODEL, "kvCache": {"type": "redis", "name": "shared-cache"}}),
+        [
+            "spec.kvCache: Invalid value: kvCache.type and kvCache.name are mutually exclusive: "
+            "keep type to have the service create its own cache, or name to use the existing "
+            "AIMKVCache shared-cache"
+        ],
+    ),
+    (
+        "kvcache-neither-type-nor-name",
+        service({"model": MODEL, "kvCache": {}}),
+        [
+            "spec.kvCache: Invalid value: kvCache needs type (for example type: redis, to have the "
+            "service create its own cache) or name (to use an existing AIMKVCache)"
+        ],
+    ),
+    (
+        "kvcache-unknown-type",
+        service({"model": MODEL, "kvCache": {"type": "memcached"}}),
+        [
+            'spec.kvCache.type: Unsupported value: "memcached": supported values: "redis"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "kvcache-name-with-cache-settings",
+        service({"model": MODEL, "kvCache": {"name": "shared-cache", "storage": {"size": "1Gi"}}}),
+        [
+            "spec.kvCache: Invalid value: kvCache.storage, image, env and resources only apply to "
+            "a cache the service creates (kvCache.type); set them on the AIMKVCache shared-cache "
+            "instead"
+        ],
+    ),
+    (
+        "kvcache-name-invalid",
+        service({"model": MODEL, "kvCache": {"name": "Shared_Cache"}}),
+        [
+            'spec.kvCache.name: Invalid value: "Shared_Cache": kvCache.name must be the name of an '
+            "AIMKVCache: at most 40 lowercase letters, digits and '-', starting with a letter"
+        ],
+    ),
+    (
+        "kvcache-storage-size-negative",
+        service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "-5Gi"}}}),
+        [
+            'spec.kvCache.storage.size: Invalid value: "-5Gi": storage.size must be greater than '
+            "zero, for example 1Gi"
+        ],
+    ),
+    (
+        "service-name-too-long-for-its-cache",
+        service({"model": MODEL, "kvCache": {"type": "redis"}}, name="s" * 33),
+        [
+            "metadata.name: Invalid value: with spec.kvCache.type the service creates the "
+            "AIMKVCache kvcache-<service name>, so the service name may have at most 32 characters "
+            "and no '.'; choose a shorter name, or create an AIMKVCache and set spec.kvCache.name"
+        ],
+    ),
+    ("service-without-spec", service(None), ["spec: Required value", NOT_CHECKED]),
+    (
+        "service-without-model",
+        service({"kvCache": {"type": "redis"}}),
+        ["spec.model: Required value", NOT_CHECKED],
+    ),
+    (
+        "service-empty-image",
+        service({"model": {"image": ""}}),
+        [
+            'spec.model.image: Invalid value: "": spec.model.image in body should be at least 1 '
+            "chars long"
+        ],
+    ),
+    (
+        "service-negative-replicas",
+        service({"model": MODEL, "replicas": -1}),
+        [
+            "spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or "
+            "equal to 0"
+        ],
+    ),
+    (
+        "service-replicas-not-a-number",
+        service({"model": MODEL, "replicas": "two"}),
+        [
+            'spec.replicas: Invalid value: "string": spec.replicas in body must be of type '
+            'integer: "string"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "service-port-out-of-range",
+        service({"model": MODEL, "port": 70000}),
+        [
+            "spec.port: Invalid value: 70000: spec.port in body should be less than or equal "
+            "to 65535"
+        ],
+    ),
+    (
+        "service-field-miscased",
+        service({"model": MODEL, "kvcache": {"type": "redis"}}),
+        ['unknown field "spec.kvcache"'],
+    ),
+    (
+        "service-gpu-request-above-limit",
+        service(
+            {
+                "model": MODEL,
+                "resources": {"requests": {"amd.com/gpu": 2}, "limits": {"amd.com/gpu": 1}},
+            }
+        ),
+        [
+            "spec.resources: Invalid value: resources.requests must not exceed resources.limits "
+            "of the same resource; lower the request or raise the limit"
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("obj", "errors"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_object_is_rejected_with_an_actionable_message(
+    aim: Kubectl, obj: dict[str, Any], errors: list[str]
+) -> None:
+    got = rejection(aim.apply(obj))
+    if errors[-1] is MORE:  # kubectl's own follow-up lines are not ours to pin down
+        assert got[: len(errors) - 1] == errors[:-1]
+    else:
+        assert got == errors
+
+
+# (id, valid object, invalid update of it, the exact error kubectl prints)
+TRANSITIONS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
+    (
+        "size-shrinks",
+        cache(storage(size="10Gi")),
+        cache(storage(size="5Gi")),
+        'spec.storage.size: Invalid value: "5Gi": storage.size cannot shrink (was 10Gi); create '
+        "a new cache to reduce size",
+    ),
+    (
+        "size-shrinks-across-int-and-string",
+        cache(storage(size=1073741824)),
+        cache(storage(size="1Mi")),
+        'spec.storage.size: Invalid value: "1Mi": storage.size cannot shrink (was 1073741824); '
+        "create a new cache to reduce size",
+    ),
+    (
+        "storage-class-changes",
+        cache(storage(storageClassName="fast-ssd")),
+        cache(storage(storageClassName="slow-hdd")),
+        "spec.storage: Invalid value: storage.storageClassName is immutable (was fast-ssd); "
+        "create a new cache to use a different storage class",
+    ),
+    (
+        "storage-class-is-set-later",
+        cache(storage(size="1Gi")),
+        cache(storage(size="1Gi", storageClassName="fast-ssd")),
+        "spec.storage: Invalid value: storage.storageClassName cannot be set after creation (the "
+        "cache uses the cluster default storage class); create a new cache to use a different "
+        "storage class",
+    ),
+    (
+        "storage-class-is-removed",
+        cache(storage(storageClassName="fast-ssd")),
+        cache(storage()),
+        "spec.storage: Invalid value: storage.storageClassName is immutable (was fast-ssd); "
+        "create a new cache to use a different storage class",
+    ),
+    (
+        "access-modes-change",
+        cache(storage(accessModes=["ReadWriteOnce"])),
+        cache(storage(accessModes=["ReadWriteMany"])),
+        "spec.storage: Invalid value: storage.accessModes is immutable (was [ReadWriteOnce]); "
+        "create a new cache to use other access modes",
+    ),
+    (
+        "service-cache-size-shrinks",
+        service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "10Gi"}}}),
+        service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "1Gi"}}}),
+        'spec.kvCache.storage.size: Invalid value: "1Gi": storage.size cannot shrink (was 10Gi); '
+        "create a new cache to reduce size",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "error"), [t[1:] for t in TRANSITIONS], ids=[t[0] for t in TRANSITIONS]
+)
+def test_invalid_change_is_rejected_with_an_actionable_message(
+    aim: Kubectl, before: dict[str, Any], after: dict[str, Any], error: str
+) -> None:
+    created = aim.apply(before)
+    assert created.returncode == 0, created.stderr
+    assert rejection(aim.apply(after)) == [error]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (cache(storage(size="10Gi")), cache(storage(size="20Gi"))),  # growing is fine
+        (cache(storage(size="1Gi")), cache(storage(size=1073741824))),  # same size, other spelling
+        (
+            cache(storage(accessModes=["ReadWriteOnce", "ReadOnlyMany"])),
+            cache(storage(accessModes=["ReadOnlyMany", "ReadWriteOnce"])),  # a set: order is free
+        ),
+        (
+            cache(storage(storageClassName="fast-ssd")),
+            cache(storage(storageClassName="fast-ssd", size="2Gi")),
+        ),
+        (
+            service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "10Gi"}}}),
+            service(
+                {"model": MODEL, "kvCache": {"name": "shared-cache"}}
+            ),  # switch to a shared one
+        ),
+    ],
+    ids=["size-grows", "size-respelled", "access-modes-reordered", "class-kept", "type-to-name"],
+)
+def test_allowed_change_is_accepted(
+    aim: Kubectl, before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    assert aim.apply(before).returncode == 0
+    result = aim.apply(after)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(INVALID) + len(TRANSITIONS) >= 25
