@@ -26,7 +26,6 @@ import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
-import aiohttp
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -34,7 +33,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from aimctl.client._errors import Conflict, NotFound, ServerError, TooManyRequests
+from aimctl.client._errors import (
+    Conflict,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+    TransportError,
+)
 from aimctl.client._mapper import RESTMapper
 from aimctl.client._rest import RestClient
 from aimctl.client._types import GVK, Object
@@ -77,10 +82,8 @@ class CacheReader(Protocol):
 
 
 def _transient(exc: BaseException) -> bool:
-    return isinstance(
-        exc,
-        TooManyRequests | ServerError | aiohttp.ClientConnectionError | aiohttp.ClientPayloadError,
-    )
+    # TransportError wraps dropped connections and payload errors (the RestClient's contract).
+    return isinstance(exc, TooManyRequests | ServerError | TransportError)
 
 
 def _throttled(exc: BaseException) -> bool:
@@ -249,7 +252,7 @@ class Client:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(lambda e: isinstance(e, Conflict) or _transient(e)),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=0.01, max=1.0),
+            wait=wait_exponential_jitter(multiplier=0.01, max=1.0, jitter=0.01),
             reraise=True,
         ):
             with attempt:
@@ -291,7 +294,7 @@ class Client:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(when),
             stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential_jitter(initial=0.05, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
             reraise=True,
         ):
             with attempt:

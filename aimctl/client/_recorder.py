@@ -62,6 +62,9 @@ class EventRecorder:
         self.reporting_instance = reporting_instance or reporting_controller
         self._window = series_window
         self._series: dict[tuple[str, ...], _Series] = {}
+        # One write at a time per event key, so concurrent repeats join one series instead of
+        # racing to create two Events.
+        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def event(
@@ -90,6 +93,21 @@ class EventRecorder:
         m = regarding.get("metadata") or {}
         ns = m.get("namespace") or "default"
         key = (str(m.get("uid", "")), ns, str(m.get("name", "")), type_, reason, action, note)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            await self._record_locked(key, regarding, m, ns, type_, reason, note, action)
+
+    async def _record_locked(
+        self,
+        key: tuple[str, ...],
+        regarding: Mapping[str, Any],
+        m: Mapping[str, Any],
+        ns: str,
+        type_: EventType,
+        reason: str,
+        note: str,
+        action: str,
+    ) -> None:
         now = time.monotonic()
         try:
             series = self._series.get(key)
@@ -141,3 +159,6 @@ class EventRecorder:
         if len(self._series) > 4096:
             for k in [k for k, s in self._series.items() if now - s.last_write >= self._window]:
                 del self._series[k]
+                lock = self._locks.get(k)
+                if lock is not None and not lock.locked():
+                    del self._locks[k]

@@ -75,7 +75,7 @@ def _crd_ready(client: SyncClient, doc: Mapping[str, Any]) -> bool:
         crd = client.request("GET", f"{CRD_PATH}/{name}")
     except ApiError:
         return False
-    conditions = crd.get("status", {}).get("conditions", [])
+    conditions = (crd.get("status") or {}).get("conditions") or []
     if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
         return False
     spec = crd["spec"]
