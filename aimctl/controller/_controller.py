@@ -101,6 +101,11 @@ class Controller:
             active: Gauge = m.active_workers.labels(name)
             active.set_function(lambda: self._active)
 
+    @property
+    def in_flight(self) -> int:
+        """Reconciles running right now."""
+        return self._active
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:

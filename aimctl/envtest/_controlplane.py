@@ -25,7 +25,7 @@ from aimctl.envtest._binaries import Assets, BinariesNotFound, find_assets
 from aimctl.envtest._certs import CertificateAuthority, service_account_key_pair
 from aimctl.envtest._crds import install_crds
 from aimctl.envtest._etcd import Etcd
-from aimctl.envtest._full import FullComponents
+from aimctl.envtest._full import FullComponents, node_manifest, node_ready
 from aimctl.envtest._kubeconfig import write_kubeconfig
 from aimctl.envtest._ports import LOOPBACK
 from aimctl.envtest._process import ManagedProcess, ProcessStartError, port_conflict
@@ -295,6 +295,19 @@ class ControlPlane:
         if self._etcd is None:
             raise RuntimeError("the control plane has not been started")
         return self._etcd.compact()
+
+    def add_node(self, name: str, *, timeout: float = 60.0) -> None:
+        """Add another simulated node (full mode; kwok manages every node) and wait until it is
+        Ready. One node holds 110 pods and 32 CPUs, like kwokctl's default node."""
+        if self._full is None:
+            raise RuntimeError("add_node needs a full-mode control plane")
+        client = self.client()
+        client.create("/api/v1/nodes", node_manifest(name), exist_ok=True)
+        deadline = time.monotonic() + timeout
+        while not node_ready(client, name):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"node {name} did not become Ready in {timeout}s")
+            time.sleep(0.2)
 
     # -- clients and objects ---------------------------------------------------------------
 

@@ -28,7 +28,15 @@ from aimctl.envtest._ports import LOOPBACK, free_ports
 from aimctl.envtest._process import ManagedProcess
 from aimctl.envtest._rest import ApiError, SyncClient
 
-__all__ = ["NODE_NAME", "STAGE_SETS", "STORAGE_CLASS", "FullComponents", "load_kustomization"]
+__all__ = [
+    "NODE_NAME",
+    "STAGE_SETS",
+    "STORAGE_CLASS",
+    "FullComponents",
+    "load_kustomization",
+    "node_manifest",
+    "node_ready",
+]
 
 NODE_NAME = "kwok-node-0"
 STORAGE_CLASS = "kwok-volume"
@@ -84,7 +92,7 @@ def _healthz(port: int) -> Callable[[], bool]:
     return lambda: client.ok("/healthz")
 
 
-def _node_ready(client: SyncClient, name: str) -> bool:
+def node_ready(client: SyncClient, name: str) -> bool:
     node = client.request("GET", f"/api/v1/nodes/{name}")
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
@@ -201,7 +209,7 @@ class FullComponents:
             if doc.get("kind") == "StorageClass":
                 client.create("/apis/storage.k8s.io/v1/storageclasses", doc, exist_ok=True)
         client.create("/api/v1/nodes", node_manifest(), exist_ok=True)
-        self.kwok.wait_ready(lambda: _node_ready(client, NODE_NAME), timeout=timeout)
+        self.kwok.wait_ready(lambda: node_ready(client, NODE_NAME), timeout=timeout)
         self.controller_manager.wait_ready(
             lambda: _default_service_account(client), timeout=timeout
         )

@@ -32,9 +32,7 @@ from prometheus_client import (
     CollectorRegistry,
 )
 
-from aimctl.client import GVK, RestClient, RESTMapper
-from aimctl.client._client import Client
-from aimctl.client._recorder import EventRecorder
+from aimctl.client import GVK, Client, ClusterConfig, EventRecorder, RestClient, RESTMapper
 from aimctl.controller import Controller, ControllerBuilder
 from aimctl.informers import EventHandler, InformerFactory, SharedInformer
 from aimctl.manager._leader import LeaderElectionConfig, LeaderElector
@@ -75,11 +73,15 @@ class Manager:
     - ``graceful_shutdown_timeout``: seconds to drain in-flight reconciles; default 30.
     - ``cache_sync_timeout``: seconds for informers to sync before start fails; default 120.
     - ``registry``: the Prometheus registry; default a fresh one with the process collectors.
+    - ``qps``, ``burst``: client-side rate limit of the manager's REST client; default none
+      (rely on API Priority and Fairness, as controller-runtime does since v0.21).
+
+    The manager owns its REST client (``manager.rest``) and closes it when :meth:`run` returns.
     """
 
     def __init__(
         self,
-        rest: RestClient,
+        config: ClusterConfig,
         *,
         namespaces: Sequence[str] | None = None,
         metrics_bind_address: str = ":8080",
@@ -88,8 +90,9 @@ class Manager:
         graceful_shutdown_timeout: float = 30.0,
         cache_sync_timeout: float = 120.0,
         registry: CollectorRegistry | None = None,
+        qps: float | None = None,
+        burst: int = 10,
     ) -> None:
-        self.rest = rest
         self.namespaces = list(namespaces) if namespaces else None
         if registry is None:
             registry = CollectorRegistry()
@@ -97,6 +100,7 @@ class Manager:
                 with contextlib.suppress(ValueError):
                     registry.register(c)
         self.registry = registry
+        self.rest = rest = RestClient(config, registry=registry, qps=qps, burst=burst)
         self.mapper = RESTMapper(rest)
         self.informers = InformerFactory(rest, self.mapper, registry=registry)
         self._metrics_bind = metrics_bind_address
@@ -106,6 +110,7 @@ class Manager:
         self.cache_sync_timeout = cache_sync_timeout
         self._controllers: list[Controller] = []
         self._watches: list[tuple[GVK, EventHandler]] = []
+        self._selectors: dict[GVK, str] = {}
         self._recorders: list[EventRecorder] = []
         self._healthz: dict[str, Check] = {"ping": lambda: None}
         self._readyz: dict[str, Check] = {"informers-synced": self._informers_synced}
@@ -156,9 +161,23 @@ class Manager:
         (cluster-scoped kinds are always watched cluster-wide). Raises ``NoKindMatch`` when the
         server does not serve the kind (a CRD not installed)."""
         resource = await self.mapper.resource_for(gvk)
+        selector = self._selectors.get(gvk)
         if self.namespaces is None or not resource.namespaced:
-            return [self.informers.informer(gvk)]
-        return [self.informers.informer(gvk, namespace=ns) for ns in self.namespaces]
+            return [self.informers.informer(gvk, label_selector=selector)]
+        return [
+            self.informers.informer(gvk, namespace=ns, label_selector=selector)
+            for ns in self.namespaces
+        ]
+
+    def cache_only(self, gvk: GVK, label_selector: str) -> None:
+        """Cache only objects of ``gvk`` matching ``label_selector`` (controller-runtime's
+        ``ByObject`` label option). Every reader and watch of the kind then shares that one
+        scoped informer: use it for kinds such as Pods that are numerous in a cluster but few
+        of which the controllers care about. Objects outside the selector are invisible to
+        cached reads; a controller must label what it creates so it can see it."""
+        if self._started:
+            raise RuntimeError("cache options must be set before the manager starts")
+        self._selectors[gvk] = label_selector
 
     def watch(self, gvk: GVK, handler: EventHandler) -> None:
         """Attach ``handler`` to the informers of ``gvk`` at start (used by the builder)."""
@@ -292,4 +311,5 @@ class Manager:
         for server in (self.probe_server, self.metrics_server):
             if server is not None:
                 await server.stop()
+        await self.rest.aclose()
         log.info("Manager stopped")

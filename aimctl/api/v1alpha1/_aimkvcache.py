@@ -64,7 +64,7 @@ class AIMKVCacheConditionType(StrEnum):
 
     READY = "Ready"
     PROGRESSING = "Progressing"
-    FAILURE = "Failure"
+    STORAGE_READY = "StorageReady"
 
 
 class AIMKVCacheSpec(ApiModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -36,8 +37,8 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return value or 0.0
 
 
-async def until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def until(cond, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + within
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
@@ -100,7 +101,7 @@ async def test_errors_back_off_exponentially_then_success_resets() -> None:
     c.start()
     await until(lambda: len(times) == 5)
     await c.stop()
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # 20, 40, 80, 160 ms: each gap at least the nominal delay, roughly doubling.
     for gap, nominal in zip(gaps, [0.02, 0.04, 0.08, 0.16], strict=True):
         assert gap >= nominal * 0.95

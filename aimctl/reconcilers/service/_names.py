@@ -1,0 +1,26 @@
+"""Which cache a service uses, read straight from the object dict (no model parsing), because
+both controllers ask it for every service on hot paths (mappers, user lists)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aimctl.api.v1alpha1 import AUTO_KVCACHE_PREFIX
+
+__all__ = ["cache_name_of", "configmap_name"]
+
+
+def cache_name_of(service: Mapping[str, Any]) -> str | None:
+    """``spec.kvCache.name``, ``kvcache-<service>`` with ``spec.kvCache.type``, else None."""
+    kv = (service.get("spec") or {}).get("kvCache")
+    if not isinstance(kv, Mapping):
+        return None
+    name = kv.get("name")
+    if name:
+        return str(name)
+    return f"{AUTO_KVCACHE_PREFIX}{(service.get('metadata') or {}).get('name', '')}"
+
+
+def configmap_name(service: str) -> str:
+    return f"{service}-lmcache"
