@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ __all__ = [
     "STATEFULSET",
     "STORAGECLASS",
     "apply_if_changed",
+    "apply_status_if_changed",
     "leaf_equal",
 ]
 
@@ -85,3 +87,28 @@ async def apply_if_changed(
         log.info("Creating", kind=want["kind"], child=want["metadata"]["name"])
     applied: dict[str, Any] = await client.apply(want)
     return applied
+
+
+async def apply_status_if_changed(
+    client: Client, raw: dict[str, Any], status: dict[str, Any], owned: Collection[str]
+) -> bool:
+    """Server-side apply ``status`` to ``raw``'s status subresource unless the ``owned`` keys of
+    the observed status already equal it. Returns whether it wrote.
+
+    ``status`` is the whole status this controller owns: a key it leaves out (``lastError`` once
+    the error is gone) is removed by the apply. Keys outside ``owned`` belong to someone else and
+    are neither compared nor touched.
+    """
+    old = raw.get("status") or {}
+    if status == {k: old[k] for k in old if k in owned}:
+        return False
+    m = raw["metadata"]
+    await client.apply_status(
+        {
+            "apiVersion": raw["apiVersion"],
+            "kind": raw["kind"],
+            "metadata": {"name": m["name"], "namespace": m["namespace"]},
+            "status": status,
+        }
+    )
+    return True

@@ -49,6 +49,7 @@ from aimctl.reconcilers._common import (
     STATEFULSET,
     STORAGECLASS,
     apply_if_changed,
+    apply_status_if_changed,
 )
 from aimctl.reconcilers.kvcache import _desired as desired
 from aimctl.reconcilers.kvcache._diagnosis import Finding, diagnose_pod, diagnose_storage
@@ -346,18 +347,8 @@ class KVCacheReconciler:
         return status
 
     async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
-        old = raw.get("status") or {}
-        if status == {k: old[k] for k in old if k in _STATUS_KEYS}:
-            return
-        await self.client.apply_status(
-            {
-                "apiVersion": raw["apiVersion"],
-                "kind": raw["kind"],
-                "metadata": {"name": meta(raw)["name"], "namespace": meta(raw)["namespace"]},
-                "status": status,
-            }
-        )
-        self._events(raw, old, status)
+        if await apply_status_if_changed(self.client, raw, status, _STATUS_KEYS):
+            self._events(raw, raw.get("status") or {}, status)
 
     def _events(self, raw: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:
         ready = find_condition(new.get("conditions"), "Ready") or {}

@@ -35,6 +35,7 @@ from aimctl.reconcilers._common import (
     DEPLOYMENT,
     SERVICE,
     apply_if_changed,
+    apply_status_if_changed,
 )
 from aimctl.reconcilers.service import _desired as desired
 from aimctl.reconcilers.service._names import configmap_name
@@ -265,17 +266,9 @@ class ServiceReconciler:
         return status
 
     async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
-        old = raw.get("status") or {}
-        if status == {k: old[k] for k in old if k in _STATUS_KEYS}:
+        if not await apply_status_if_changed(self.client, raw, status, _STATUS_KEYS):
             return
-        await self.client.apply_status(
-            {
-                "apiVersion": raw["apiVersion"],
-                "kind": raw["kind"],
-                "metadata": {"name": meta(raw)["name"], "namespace": meta(raw)["namespace"]},
-                "status": status,
-            }
-        )
+        old = raw.get("status") or {}
         old_kv = (find_condition(old.get("conditions"), "KVCacheReady") or {}).get("reason")
         new_kv = find_condition(status["conditions"], "KVCacheReady") or {}
         if new_kv.get("reason") != old_kv and new_kv.get("reason") != "KVCacheNotRequested":
