@@ -7,10 +7,14 @@ IMG ?= aimctl:dev
 KIND_CLUSTER ?= aimctl
 DEV_DIR ?= .dev
 NAMESPACE ?= aimctl-system
+# deploy/undeploy talk to *your* cluster (kind, or whatever the current context is) with the
+# kubectl on PATH; any kubectl >= 1.21 renders manifests/. The tests use the pinned one, which
+# `make deploy KUBECTL=<asset dir>/kubectl` uses too (docs/deployment.md).
+KUBECTL ?= kubectl
 PYTEST_ARGS ?=
 
 .PHONY: install control-plane lint test test-unit test-integration manifests check-manifests run dev dev-down \
-        docker-build kind-up kind-load deploy undeploy bench clean
+        docker-build kind-up kind-down kind-load deploy undeploy bench clean
 
 $(BIN)/aimctl: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,17 +59,21 @@ dev-down: ## Stop everything `make dev` started.
 docker-build: ## Build the operator image (needs a Docker engine).
 	docker build -t $(IMG) .
 
-kind-up: ## Create a kind cluster (needs a Docker engine).
-	kind create cluster --name $(KIND_CLUSTER)
+kind-up: ## Create the kind cluster $(KIND_CLUSTER) unless it exists (needs Docker and kind).
+	kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER)
+
+kind-down: ## Delete the kind cluster.
+	kind delete cluster --name $(KIND_CLUSTER)
 
 kind-load: docker-build ## Load the image into the kind cluster.
 	kind load docker-image $(IMG) --name $(KIND_CLUSTER)
 
 deploy: ## Install CRDs, RBAC and the operator Deployment into the current cluster.
-	kubectl apply --server-side -k manifests/default
+	$(KUBECTL) apply --server-side -k manifests/default
 
-undeploy:
-	kubectl delete --ignore-not-found -k manifests/default
+undeploy: ## Remove everything `deploy` installed; AIM objects go first, while the operator still runs.
+	-$(KUBECTL) delete aimservices.aim.silogen.ai,aimkvcaches.aim.silogen.ai --all --all-namespaces --ignore-not-found --timeout=120s
+	$(KUBECTL) delete --ignore-not-found -k manifests/default
 
 bench: install control-plane ## Run every benchmark and rewrite docs/benchmarks.md.
 	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/python -m bench

@@ -18,11 +18,15 @@ def main() -> None:
 
 
 def _register() -> None:
+    # Imported here, not at the top, so the group exists before the subcommands import it.
     from aimctl._kvcache_cli import kvcache
+    from aimctl._run_cli import run
+    from aimctl.api._cli import manifests
+    from aimctl.envtest._cli import cluster
 
-    cli.add_command(kvcache)
-    cli.add_command(__import__("aimctl.envtest._cli", fromlist=["cluster"]).cluster)
-    cli.add_command(__import__("aimctl.api._cli", fromlist=["manifests"]).manifests)
+    for command in (run, cluster, manifests, kvcache):
+        cli.add_command(command)
+    cli.add_command(__import__("aimctl._dev_cli", fromlist=["dev"]).dev)
 
 
 _register()

@@ -183,8 +183,10 @@ class LeaderElector:
                     f"/apis/coordination.k8s.io/v1/namespaces/{cfg.namespace}/leases",
                     body=body,
                 )
+            except Conflict:
+                return False  # another candidate created it first
             except ApiError as err:
-                log.debug("Lease create failed", error=str(err))
+                log.warning("Failed to create the leader lease", error=str(err))
                 return False
             self._observe(body["spec"])
             self._last_renew = self._clock.now()

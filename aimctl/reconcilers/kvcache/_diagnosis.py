@@ -189,7 +189,6 @@ def diagnose_storage(
             "ClaimLost",
             f"PVC {pvc_name} lost its PersistentVolume; the cached data is gone. Delete the PVC "
             f"(kubectl delete pvc -n {namespace} {pvc_name}) so a new one is provisioned",
-            failed=True,
         )
     created = parse_time(meta(pvc).get("creationTimestamp"))
     age = (now - created).total_seconds() if created else 0.0

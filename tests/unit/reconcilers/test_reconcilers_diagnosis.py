@@ -109,9 +109,12 @@ def test_pending_claim_is_provisioning_then_stuck() -> None:
     assert "has been Pending for 2m15s" in stuck.message
 
 
-def test_lost_claim_fails() -> None:
+def test_lost_claim_is_reported_but_does_not_fail_the_cache() -> None:
+    # Binders flash Lost while they catch up (kwok's volume stages do); a Lost claim needs a
+    # human, but it is not a spec problem, so the cache stays Progressing with the instructions.
     f = storage(pvc=pvc("Lost"))
-    assert (f.reason, f.failed) == ("ClaimLost", True)
+    assert (f.ok, f.reason, f.failed) == (False, "ClaimLost", False)
+    assert "kubectl delete pvc" in f.message
 
 
 def test_expansion_in_progress_or_not_supported() -> None:
