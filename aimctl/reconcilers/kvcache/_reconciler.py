@@ -363,11 +363,7 @@ class KVCacheReconciler:
                 f"KVCache is ready with {new.get('readyReplicas')}/{new.get('replicas')} "
                 f"replicas at endpoint {new.get('endpoint')}",
             )
-        elif (
-            new["status"] == KVCacheStatus.FAILED
-            or ready.get("reason") in _STORAGE_PROBLEMS
-            or ready.get("reason") == "Unschedulable"
-        ):
+        elif new["status"] == KVCacheStatus.FAILED or ready.get("reason") in _WARN_REASONS:
             self.recorder.event(raw, "Warning", str(ready.get("reason")), str(ready.get("message")))
         elif new["status"] != old.get("status"):
             self.recorder.event(raw, "Normal", f"KVCache{new['status']}", str(ready.get("message")))
@@ -411,12 +407,15 @@ _STATUS_KEYS = frozenset(
         "users",
     }
 )
-_STORAGE_PROBLEMS = frozenset(
+# Not-Ready reasons that need a user's attention get a Warning Event when they first appear.
+_WARN_REASONS = frozenset(
     {
         "StorageClassNotFound",
         "NoDefaultStorageClass",
         "QuotaExceeded",
         "ClaimPending",
+        "ClaimLost",
         "ExpansionNotSupported",
+        "Unschedulable",
     }
 )
