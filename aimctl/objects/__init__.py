@@ -47,6 +47,8 @@ __all__ = [
     "has_finalizer",
     "is_being_deleted",
     "is_condition_true",
+    "is_controlled_by",
+    "is_subset",
     "key_of",
     "labels_of",
     "meta",

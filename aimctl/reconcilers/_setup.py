@@ -1,0 +1,100 @@
+"""``add_to_manager``: both AIM controllers, their watches and their cache scoping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aimctl.controller import Request
+from aimctl.manager import Manager
+from aimctl.objects import labels_of, meta, namespace_of
+from aimctl.reconcilers._common import (
+    AIMKVCACHE,
+    AIMSERVICE,
+    CONFIGMAP,
+    DEPLOYMENT,
+    KVCACHE_CONTROLLER,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    NETWORKPOLICY,
+    POD,
+    PVC,
+    RESOURCEQUOTA,
+    SERVICE,
+    SERVICE_CONTROLLER,
+    STATEFULSET,
+    STORAGECLASS,
+)
+from aimctl.reconcilers.kvcache._reconciler import KVCacheReconciler
+from aimctl.reconcilers.service._names import cache_name_of
+from aimctl.reconcilers.service._reconciler import ServiceReconciler
+
+__all__ = ["add_to_manager"]
+
+Obj = Mapping[str, Any]
+
+
+def add_to_manager(manager: Manager, *, kvcache_workers: int = 2, service_workers: int = 2) -> None:
+    """Register the AIMKVCache and AIMService controllers on ``manager``."""
+    # Cache only what the operator manages: a cluster's Pods, PVCs, Services and ConfigMaps are
+    # mostly not ours, and caching them all is the usual way controllers run out of memory.
+    ours = f"{LABEL_MANAGED_BY} in ({KVCACHE_CONTROLLER},{SERVICE_CONTROLLER})"
+    for gvk in (POD, PVC, STATEFULSET, SERVICE, NETWORKPOLICY, DEPLOYMENT, CONFIGMAP):
+        manager.cache_only(gvk, ours)
+
+    def all_caches(_: Obj) -> Iterable[Request]:
+        for informer in manager.informers.informers_for(AIMKVCACHE):
+            for c in informer.store.list():
+                yield Request(namespace_of(c), meta(c)["name"])
+
+    def caches_in_namespace(obj: Obj) -> Iterable[Request]:
+        ns = namespace_of(obj)
+        for informer in manager.informers.informers_for(AIMKVCACHE):
+            for c in informer.store.list(namespace=ns):
+                yield Request(ns, meta(c)["name"])
+
+    def cache_of_labelled(obj: Obj) -> Iterable[Request]:
+        labels = labels_of(obj)
+        if labels.get(LABEL_MANAGED_BY) == KVCACHE_CONTROLLER and LABEL_INSTANCE in labels:
+            yield Request(namespace_of(obj), labels[LABEL_INSTANCE])
+
+    def cache_of_service(obj: Obj) -> Iterable[Request]:
+        name = cache_name_of(obj)
+        if name:
+            yield Request(namespace_of(obj), name)
+
+    def services_of_cache(obj: Obj) -> Iterable[Request]:
+        ns, name = namespace_of(obj), meta(obj)["name"]
+        for informer in manager.informers.informers_for(AIMSERVICE):
+            for s in informer.store.list(namespace=ns):
+                if cache_name_of(s) == name:
+                    yield Request(ns, meta(s)["name"])
+
+    kv_client = manager.client(KVCACHE_CONTROLLER)
+    (
+        manager.controller()
+        .named(KVCACHE_CONTROLLER)
+        .for_(AIMKVCACHE)
+        .owns(STATEFULSET)
+        .owns(SERVICE)
+        .owns(NETWORKPOLICY)
+        .watches(PVC, cache_of_labelled)
+        .watches(POD, cache_of_labelled)
+        .watches(AIMSERVICE, cache_of_service)  # users list, deletion hold, NetworkPolicy
+        .watches(STORAGECLASS, all_caches)  # "no default class" and "class not found" heal
+        .watches(RESOURCEQUOTA, caches_in_namespace)  # quota raised: retry the claim
+        .with_options(max_concurrent_reconciles=kvcache_workers)
+        .complete(KVCacheReconciler(kv_client, manager.event_recorder(KVCACHE_CONTROLLER)))
+    )
+    svc_client = manager.client(SERVICE_CONTROLLER)
+    (
+        manager.controller()
+        .named(SERVICE_CONTROLLER)
+        .for_(AIMSERVICE)
+        .owns(DEPLOYMENT)
+        .owns(SERVICE)
+        .owns(CONFIGMAP)
+        .watches(AIMKVCACHE, services_of_cache)  # owned or shared: the service follows its cache
+        .with_options(max_concurrent_reconciles=service_workers)
+        .complete(ServiceReconciler(svc_client, manager.event_recorder(SERVICE_CONTROLLER)))
+    )
