@@ -5,18 +5,17 @@ command, and reuses whatever already runs when called again:
 
 1. the full local cluster, detached, in ``DIR/cluster`` (the machinery of ``aimctl cluster up
    --full --dir DIR/cluster``; its pids and start times in ``DIR/cluster/state.json``);
-2. the ``fast-ssd`` StorageClass the guide's shared cache asks for, and a second kwok that binds
-   its claims (see :func:`volume_stages`);
+2. the ``fast-ssd`` StorageClass the guide's shared cache asks for (expandable; the cluster's
+   kwok binds its claims, as it does for every class with kwok's provisioner);
 3. the AIM CRDs (``manifests/crds``) and the namespace ``ml-team``;
 4. the operator, ``aimctl run`` with the dev kubeconfig, detached, logging to
    ``DIR/operator.log``, until its ``/readyz`` answers;
 5. the guide's samples (Quick Start, then the shared cache and its two services), until every
    AIMKVCache is Ready and every AIMService reports ``KVCacheReady``;
 
-then prints ``kubectl get aimkvcache,aimservice -A -o wide`` and what to try next. The processes
-of steps 2 and 4 are recorded in ``DIR/dev-state.json`` (pid and start time, like ``cluster up``).
-``down`` stops them and the cluster; only a pid whose start time still matches is signalled.
-Logs stay in ``DIR``.
+then prints ``kubectl get aimkvcache,aimservice -A -o wide`` and what to try next. The operator
+is recorded in ``DIR/dev-state.json`` (pid and start time, like ``cluster up``). ``down`` stops
+it and the cluster; only a pid whose start time still matches is signalled. Logs stay in ``DIR``.
 """
 
 from __future__ import annotations
@@ -38,39 +37,30 @@ from typing import Any
 import click
 import yaml
 
-from aimctl.envtest import Assets, BinariesNotFound, ControlPlane, ProcessStartError, find_assets
-from aimctl.envtest._process import (
+from aimctl.envtest import (
+    NODE_NAME,
+    BinariesNotFound,
+    ControlPlane,
     ManagedProcess,
+    ProcessStartError,
+    find_assets,
+    kwok_storage_class,
     log_tail,
     pid_alive,
     process_start_time,
+    read_state,
+    stop_detached,
     stop_pid,
+    write_state,
 )
-from aimctl.envtest._state import read_state, stop_detached, write_state
 
-__all__ = [
-    "DEFAULT_DIR",
-    "FAST_SSD",
-    "NAMESPACE",
-    "Kubectl",
-    "dev",
-    "fast_ssd_storage_class",
-    "operator_argv",
-    "volume_provisioner",
-    "volume_stages",
-]
+__all__ = ["DEFAULT_DIR", "FAST_SSD", "NAMESPACE", "Kubectl", "dev", "operator_argv"]
 
 DEFAULT_DIR = Path(".dev")
 NAMESPACE = "ml-team"
 FAST_SSD = "fast-ssd"
-KWOK_PROVISIONER = "kwok.x-k8s.io/volume"
-# The volume stages of the cluster's own kwok select claims by class name: exactly this one.
-KWOK_STORAGE_CLASS = "kwok-volume"
 STATE_FILE = "dev-state.json"
 OPERATOR = "operator"
-# kwok refuses to start without a node to manage; this one never exists, so the second kwok
-# manages no node and no pod, only the claims and volumes its stages select.
-NO_NODE = "aimctl-dev-no-such-node"
 QUICK_START = "quick-start.yaml"
 SHARED = ("shared-cache.yaml", "shared-cache-services.yaml")
 SAMPLES_ANNOTATION = "aimctl.silogen.ai/dev-samples"
@@ -86,126 +76,6 @@ EXIT_CODES = {
 
 
 # -- pieces shared with the tests ------------------------------------------------------------
-
-
-def fast_ssd_storage_class(name: str = FAST_SSD) -> dict[str, Any]:
-    """A StorageClass whose claims kwok binds (with :func:`volume_provisioner` running).
-
-    ``allowVolumeExpansion`` so the guide's "size conservatively, then scale" works: a bigger
-    request is admitted, and the resize stage reports the new capacity.
-    """
-    return {
-        "apiVersion": "storage.k8s.io/v1",
-        "kind": "StorageClass",
-        "metadata": {
-            "name": name,
-            "labels": {"app.kubernetes.io/part-of": "aimctl-dev"},
-        },
-        "provisioner": KWOK_PROVISIONER,
-        "reclaimPolicy": "Delete",
-        "volumeBindingMode": "Immediate",
-        "allowVolumeExpansion": True,
-    }
-
-
-def _resize_stage(classes: Sequence[str]) -> dict[str, Any]:
-    """Expansion: once a bound claim asks for more, report the requested size as its capacity
-    (what an external resizer does after growing the volume)."""
-    return {
-        "apiVersion": "kwok.x-k8s.io/v1alpha1",
-        "kind": "Stage",
-        "metadata": {"name": "pvc-resize-" + "-".join(classes)},
-        "spec": {
-            "resourceRef": {"apiGroup": "v1", "kind": "PersistentVolumeClaim"},
-            "selector": {
-                "matchExpressions": [
-                    {"cel": {"expression": _class_selector(classes)}},
-                    {"cel": {"expression": "!has(self.metadata.deletionTimestamp)"}},
-                    {"cel": {"expression": "self.status.phase == 'Bound'"}},
-                    {
-                        "cel": {
-                            "expression": "self.status.capacity.storage != "
-                            "self.spec.resources.requests.storage"
-                        }
-                    },
-                ]
-            },
-            "steps": [
-                {
-                    "patch": {
-                        "root": "status",
-                        "subresource": "status",
-                        "template": "capacity:\n"
-                        "  storage: {{ .spec.resources.requests.storage | Quote }}\n",
-                    }
-                }
-            ],
-        },
-    }
-
-
-def _class_selector(classes: Sequence[str]) -> str:
-    return "self.spec.storageClassName in [" + ", ".join(f"'{c}'" for c in classes) + "]"
-
-
-def volume_stages(stages_dir: Path, classes: Sequence[str] = (FAST_SSD,)) -> list[dict[str, Any]]:
-    """kwok's ``volume/fast`` stages, retargeted from ``kwok-volume`` to ``classes``, plus a
-    resize stage.
-
-    kwok's ``pvc-provision`` (and ``pv-bind``, ``pvc-delete``, ``pv-delete``) select objects with
-    the CEL expression ``self.spec.storageClassName == 'kwok-volume'``: the provisioner of a
-    StorageClass plays no part, so a ``fast-ssd`` class with provisioner
-    ``kwok.x-k8s.io/volume`` alone leaves its claims Pending. These copies select ``classes``
-    instead and run in a second kwok (:func:`volume_provisioner`); the cluster's own kwok keeps
-    serving ``kwok-volume``.
-    """
-    original = f"self.spec.storageClassName == '{KWOK_STORAGE_CLASS}'"
-    suffix = "-".join(classes)
-    stages: list[dict[str, Any]] = []
-    for path in sorted((stages_dir / "volume" / "fast").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not doc or doc.get("kind") != "Stage":
-                continue
-            expressions = doc["spec"]["selector"]["matchExpressions"]
-            matched = False
-            for expression in expressions:
-                cel = expression.get("cel", {})
-                if cel.get("expression", "").strip() == original:
-                    cel["expression"] = _class_selector(classes)
-                    matched = True
-            if not matched:
-                raise ValueError(f"{path}: kwok stage no longer selects on `{original}`")
-            doc["metadata"]["name"] = f"{doc['metadata']['name']}-{suffix}"
-            stages.append(doc)
-    if not stages:
-        raise ValueError(f"no kwok volume stages under {stages_dir / 'volume' / 'fast'}")
-    return [*stages, _resize_stage(classes)]
-
-
-def volume_provisioner(
-    assets: Assets,
-    kubeconfig: Path,
-    work_dir: Path,
-    *,
-    classes: Sequence[str] = (FAST_SSD,),
-    detached: bool = False,
-) -> ManagedProcess:
-    """A second kwok (not started) that binds, resizes and cleans up the claims of ``classes``.
-
-    It writes its stages to ``work_dir/kwok-<classes>-stages.yaml`` and logs to
-    ``work_dir/kwok-<classes>.log``. Call ``start()`` and, unless ``detached``, ``stop()``.
-    """
-    name = "kwok-" + "-".join(classes)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    config = work_dir / f"{name}-stages.yaml"
-    config.write_text(yaml.safe_dump_all(volume_stages(assets.kwok_stages, classes)))
-    argv = [
-        str(assets.path("kwok")),
-        f"--kubeconfig={kubeconfig}",
-        f"--config={config}",
-        f"--manage-single-node={NO_NODE}",
-    ]
-    return ManagedProcess(name, argv, log_path=work_dir / f"{name}.log", detached=detached)
 
 
 def operator_argv(
@@ -304,7 +174,10 @@ def _write_processes(directory: Path, processes: dict[str, DevProcess]) -> None:
 
 
 def _stop_processes(directory: Path, names: Sequence[str] | None = None) -> list[str]:
-    """Stop recorded processes (all, or ``names``), newest first; returns the stopped ones."""
+    """Stop recorded processes (all, or ``names``), newest first; returns the stopped ones.
+
+    Only the operator is recorded now; a list, so that ``down`` also stops the second kwok
+    (``kwok-fast-ssd``) that older versions of ``dev up`` recorded."""
     processes = _read_processes(directory)
     stopped = []
     for name in reversed(list(processes)):
@@ -371,25 +244,15 @@ def _cluster(directory: Path, timeout: float | None) -> Path:
     except (BinariesNotFound, ProcessStartError) as e:
         raise click.ClickException(str(e)) from e
     write_state(cp, directory)
-    _say(f"cluster: started in {cp.start_duration:.1f}s ({cp.url}; node kwok-node-0)")
+    _say(f"cluster: started in {cp.start_duration:.1f}s ({cp.url}; node {NODE_NAME})")
     return cp.kubeconfig
 
 
-def _ensure_process(directory: Path, process: ManagedProcess) -> tuple[DevProcess, bool]:
-    """The recorded process if it still runs, else ``process`` started now (and recorded)."""
-    current = _read_processes(directory).get(process.name)
-    if current is not None and current.alive:
-        return current, False
-    process.start()
-    return _record(directory, process), True
-
-
-def _storage(directory: Path, assets: Assets, kubectl: Kubectl) -> None:
-    provisioner = volume_provisioner(assets, kubectl.kubeconfig, directory, detached=True)
-    record, started = _ensure_process(directory, provisioner)
-    kubectl.apply_objects([fast_ssd_storage_class()])
-    what = "started" if started else "running"
-    _say(f"storage: StorageClass {FAST_SSD} (expandable); its kwok {what}, pid {record.pid}")
+def _storage(kubectl: Kubectl) -> None:
+    """``fast-ssd``, as ``ControlPlane.add_storage_class(FAST_SSD, expandable=True)`` makes it
+    (applied with kubectl: a reused cluster is known by its kubeconfig only)."""
+    kubectl.apply_objects([kwok_storage_class(FAST_SSD, expandable=True)])
+    _say(f"storage: StorageClass {FAST_SSD} (expandable; the cluster's kwok binds its claims)")
 
 
 def _crds(kubectl: Kubectl, manifests: Path, timeout: float) -> None:
@@ -641,7 +504,7 @@ def up(
     directory.mkdir(parents=True, exist_ok=True)
     kubeconfig = _cluster(directory / "cluster", None)
     kubectl = Kubectl(assets.path("kubectl"), kubeconfig)
-    _storage(directory, assets, kubectl)
+    _storage(kubectl)
     _crds(kubectl, manifests, timeout)
     _operator(directory, kubeconfig, metrics_bind_address, health_probe_bind_address, timeout)
     _samples(kubectl, directory, manifests, timeout)
@@ -656,7 +519,7 @@ def up(
 @dev.command()
 @_dir_option
 def down(directory: Path) -> None:
-    """Stop the operator, the extra kwok and the cluster started in DIR (logs stay)."""
+    """Stop the operator and the cluster started in DIR (logs stay)."""
     directory = directory.resolve()
     stopped = _stop_processes(directory)
     cluster_dir = directory / "cluster"

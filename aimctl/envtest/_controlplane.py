@@ -25,7 +25,13 @@ from aimctl.envtest._binaries import Assets, BinariesNotFound, find_assets
 from aimctl.envtest._certs import CertificateAuthority, service_account_key_pair
 from aimctl.envtest._crds import install_crds
 from aimctl.envtest._etcd import Etcd
-from aimctl.envtest._full import FullComponents, node_manifest, node_ready
+from aimctl.envtest._full import (
+    DEFAULT_CLASS_ANNOTATION,
+    FullComponents,
+    kwok_storage_class,
+    node_manifest,
+    node_ready,
+)
 from aimctl.envtest._kubeconfig import write_kubeconfig
 from aimctl.envtest._ports import LOOPBACK
 from aimctl.envtest._process import ManagedProcess, ProcessStartError, port_conflict
@@ -308,6 +314,41 @@ class ControlPlane:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"node {name} did not become Ready in {timeout}s")
             time.sleep(0.2)
+
+    def add_storage_class(
+        self, name: str, *, default: bool = False, expandable: bool = False
+    ) -> dict[str, Any]:
+        """Create (or update) a StorageClass whose claims kwok binds (full mode): provisioner
+        ``kwok.x-k8s.io/volume``, Immediate binding, reclaim policy Delete. Returns it.
+
+        ``expandable`` sets ``allowVolumeExpansion``: a bound claim's request may then grow, and
+        kwok reports the new size as its capacity. ``default`` makes it the only default class
+        (any other default, such as ``kwok-volume``, stops being one).
+        """
+        if self._full is None:
+            raise RuntimeError("add_storage_class needs a full-mode control plane")
+        client = self.client()
+        path = "/apis/storage.k8s.io/v1/storageclasses"
+        if default:
+            for other in client.request("GET", path)["items"]:
+                meta = other["metadata"]
+                annotations = meta.get("annotations") or {}
+                if meta["name"] != name and annotations.get(DEFAULT_CLASS_ANNOTATION) == "true":
+                    patch = {"metadata": {"annotations": {DEFAULT_CLASS_ANNOTATION: "false"}}}
+                    client.request(
+                        "PATCH",
+                        f"{path}/{meta['name']}",
+                        patch,
+                        content_type="application/merge-patch+json",
+                    )
+        applied: dict[str, Any] = client.request(
+            "PATCH",
+            f"{path}/{name}",
+            kwok_storage_class(name, default=default, expandable=expandable),
+            params={"fieldManager": "aimctl-envtest", "force": "true"},
+            content_type="application/apply-patch+yaml",
+        )
+        return applied
 
     # -- clients and objects ---------------------------------------------------------------
 

@@ -7,9 +7,18 @@ and a default StorageClass.
   stages replaces kwok's defaults, so the node stages (initialize, heartbeat with lease), the pod
   "fast" stages and the volume "fast" stages are all passed together. They are read from the
   ``kwok-stages/`` copy of the kwok module's ``kustomize/stage`` next to the binaries.
-- PVCs bind through kwok's volume stages: the ``kwok-volume`` StorageClass (default, Immediate)
-  has the provisioner ``kwok.x-k8s.io/volume``; the ``pvc-provision`` stage creates a hostPath PV
-  per claim and marks the claim Bound, so any number of claims binds with no pre-created volumes.
+- PVCs bind through kwok's volume stages, for **every StorageClass whose provisioner is**
+  ``kwok.x-k8s.io/volume`` (the default ``kwok-volume``, and any made by
+  :func:`kwok_storage_class`): the ``pvc-provision`` stage creates a hostPath PV per claim and
+  marks the claim Bound, so any number of claims binds with no pre-created volumes. kwok's own
+  stages select ``self.spec.storageClassName == 'kwok-volume'``; :func:`volume_stages` replaces
+  that with the annotations the provisioning protocol already puts there: the controller-manager's
+  PV controller sets ``volume.kubernetes.io/storage-provisioner: <class provisioner>`` on a
+  pending claim of a class with an external provisioner (for WaitForFirstConsumer classes, once
+  the scheduler picked a node), and ``pvc-provision`` sets ``pv.kubernetes.io/provisioned-by``
+  on each PV it creates. A ``pvc-resize`` stage plays the external resizer: a bound claim whose
+  request grew gets the new size as its capacity; the API server only admits the growth when the
+  class has ``allowVolumeExpansion: true``.
 - The controller-manager signs ServiceAccount tokens with the same key the apiserver verifies, so
   full mode keeps the ServiceAccount admission plugin on.
 """
@@ -29,21 +38,34 @@ from aimctl.envtest._process import ManagedProcess
 from aimctl.envtest._rest import ApiError, SyncClient
 
 __all__ = [
+    "KWOK_PROVISIONER",
     "NODE_NAME",
     "STAGE_SETS",
     "STORAGE_CLASS",
     "FullComponents",
+    "kwok_storage_class",
     "load_kustomization",
     "node_manifest",
     "node_ready",
+    "resize_stage",
+    "volume_stages",
 ]
 
 NODE_NAME = "kwok-node-0"
 STORAGE_CLASS = "kwok-volume"
+KWOK_PROVISIONER = "kwok.x-k8s.io/volume"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+# What the volume stages select on instead of kwok's class name (see the module docstring).
+KWOK_CLASS_EXPRESSION = f"self.spec.storageClassName == '{STORAGE_CLASS}'"
+PROVISIONED_BY = {
+    "PersistentVolumeClaim": {"volume.kubernetes.io/storage-provisioner": KWOK_PROVISIONER},
+    "PersistentVolume": {"pv.kubernetes.io/provisioned-by": KWOK_PROVISIONER},
+}
 POD_CIDR = "10.244.0.0/24"
 NODE_IP = "127.0.0.1"
 # Relative to the kwok-stages directory; see the module docstring for why all four.
 STAGE_SETS = ("node/fast", "node/heartbeat-with-lease", "pod/fast", "volume/fast")
+VOLUME_STAGES = "volume/fast"
 ALWAYS_ALLOW = "/healthz,/readyz,/livez,/metrics"
 
 
@@ -56,6 +78,106 @@ def load_kustomization(directory: Path) -> Iterator[dict[str, Any]]:
             yield from load_kustomization(path)
         else:
             yield from (d for d in yaml.safe_load_all(path.read_text()) if d)
+
+
+def kwok_storage_class(
+    name: str, *, default: bool = False, expandable: bool = False
+) -> dict[str, Any]:
+    """A StorageClass whose claims full mode's kwok binds: provisioner ``kwok.x-k8s.io/volume``,
+    Immediate binding, reclaim policy Delete. ``expandable`` sets ``allowVolumeExpansion``;
+    ``default`` adds the default-class annotation."""
+    metadata: dict[str, Any] = {"name": name}
+    if default:
+        metadata["annotations"] = {DEFAULT_CLASS_ANNOTATION: "true"}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": metadata,
+        "provisioner": KWOK_PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": expandable,
+    }
+
+
+def _by_provisioner(stage: dict[str, Any]) -> dict[str, Any]:
+    """A kwok volume stage selecting by provisioner annotation instead of by class name."""
+    annotations = PROVISIONED_BY[stage["spec"]["resourceRef"]["kind"]]
+    selector = stage["spec"]["selector"]
+    expressions = selector.get("matchExpressions", [])
+    kept = [
+        e
+        for e in expressions
+        if (e.get("cel") or {}).get("expression", "").strip() != KWOK_CLASS_EXPRESSION
+    ]
+    if len(kept) == len(expressions):
+        raise ValueError(
+            f"kwok stage {stage['metadata']['name']} no longer selects on "
+            f"`{KWOK_CLASS_EXPRESSION}`; check aimctl.envtest._full against the new kwok"
+        )
+    selector["matchExpressions"] = kept
+    selector["matchAnnotations"] = {**(selector.get("matchAnnotations") or {}), **annotations}
+    return stage
+
+
+def resize_stage() -> dict[str, Any]:
+    """What an external resizer reports once a bound claim asks for more: the requested size as
+    the claim's capacity.
+
+    The PV keeps its original ``spec.capacity``: kwok's ``apply`` step creates before it
+    patches, and a partial PersistentVolume fails validation on create.
+    """
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": "pvc-resize"},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "PersistentVolumeClaim"},
+            "selector": {
+                "matchAnnotations": dict(PROVISIONED_BY["PersistentVolumeClaim"]),
+                # An expression that fails (to compile, or on a missing key) stops kwok matching
+                # *any* stage for the object: every lookup is guarded. The API server stores
+                # quantities canonically ("1024Mi" reads back as "1Gi"), so strings compare.
+                "matchExpressions": [
+                    {"cel": {"expression": "!has(self.metadata.deletionTimestamp)"}},
+                    {"cel": {"expression": "self.status.phase == 'Bound'"}},
+                    {
+                        "cel": {
+                            "expression": "has(self.spec.volumeName) && "
+                            "has(self.status.capacity) && has(self.status.capacity.storage) && "
+                            "self.status.capacity.storage != self.spec.resources.requests.storage"
+                        }
+                    },
+                ],
+            },
+            "steps": [
+                {
+                    "patch": {
+                        "root": "status",
+                        "subresource": "status",
+                        "template": "capacity:\n"
+                        "  storage: {{ .spec.resources.requests.storage | Quote }}\n",
+                    }
+                }
+            ],
+        },
+    }
+
+
+def volume_stages(directory: Path) -> list[dict[str, Any]]:
+    """kwok's volume stages under ``directory`` selecting every kwok-provisioned claim and
+    volume (not just class ``kwok-volume``), plus :func:`resize_stage`.
+
+    Raises:
+        ValueError: a PVC or PV stage no longer has kwok's class-name expression (a new kwok
+            changed its stages; the retargeting must be checked).
+    """
+    stages = [
+        _by_provisioner(d) if d["spec"]["resourceRef"]["kind"] in PROVISIONED_BY else d
+        for d in load_kustomization(directory)
+        if d.get("kind") == "Stage"
+    ]
+    return [*stages, resize_stage()]
 
 
 def node_manifest(name: str = NODE_NAME) -> dict[str, Any]:
@@ -114,8 +236,9 @@ class FullComponents:
     """The controller-manager, scheduler and kwok of one full-mode control plane.
 
     Guarantees: after :meth:`start`, node ``kwok-node-0`` is Ready, the default StorageClass
-    ``kwok-volume`` exists and the ``default`` ServiceAccount exists in ``default``. All servers
-    bind to 127.0.0.1 (kwok runs without its own server).
+    ``kwok-volume`` exists, kwok binds (and resizes) the claims of every class with provisioner
+    ``kwok.x-k8s.io/volume``, and the ``default`` ServiceAccount exists in ``default``. All
+    servers bind to 127.0.0.1 (kwok runs without its own server).
 
     Raises: :class:`~aimctl.envtest._process.ProcessStartError` from :meth:`start`.
     """
@@ -149,11 +272,15 @@ class FullComponents:
     def processes(self) -> list[ManagedProcess]:
         return [self.controller_manager, self.scheduler, self.kwok]
 
-    def _documents(self) -> list[dict[str, Any]]:
-        docs: list[dict[str, Any]] = []
+    def _stages(self) -> list[dict[str, Any]]:
+        stages: list[dict[str, Any]] = []
         for stage_set in STAGE_SETS:
-            docs.extend(load_kustomization(self._assets.kwok_stages / stage_set))
-        return docs
+            directory = self._assets.kwok_stages / stage_set
+            if stage_set == VOLUME_STAGES:
+                stages.extend(volume_stages(directory))
+            else:
+                stages.extend(d for d in load_kustomization(directory) if d.get("kind") == "Stage")
+        return stages
 
     def _argv(self, kcm_port: int, scheduler_port: int, stages: Path) -> dict[str, list[str]]:
         kc = str(self._kubeconfig)
@@ -195,9 +322,8 @@ class FullComponents:
 
     def start(self, client: SyncClient, *, timeout: float) -> None:
         """Start the three processes and create the node and StorageClass; wait until usable."""
-        docs = self._documents()
         stages = self._work_dir / "kwok-stages.yaml"
-        stages.write_text(yaml.safe_dump_all([d for d in docs if d.get("kind") == "Stage"]))
+        stages.write_text(yaml.safe_dump_all(self._stages()))
         kcm_port, scheduler_port = free_ports(2)
         argv = self._argv(kcm_port, scheduler_port, stages)
         for process in self.processes:
@@ -205,9 +331,11 @@ class FullComponents:
             process.start()
         self.controller_manager.wait_ready(_healthz(kcm_port), timeout=timeout)
         self.scheduler.wait_ready(_healthz(scheduler_port), timeout=timeout)
-        for doc in docs:
-            if doc.get("kind") == "StorageClass":
-                client.create("/apis/storage.k8s.io/v1/storageclasses", doc, exist_ok=True)
+        client.create(
+            "/apis/storage.k8s.io/v1/storageclasses",
+            kwok_storage_class(STORAGE_CLASS, default=True),
+            exist_ok=True,
+        )
         client.create("/api/v1/nodes", node_manifest(), exist_ok=True)
         self.kwok.wait_ready(lambda: node_ready(client, NODE_NAME), timeout=timeout)
         self.controller_manager.wait_ready(

@@ -10,21 +10,18 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from aimctl._dev_cli import fast_ssd_storage_class, volume_provisioner
-from aimctl.envtest import ApiError, ControlPlane
+from aimctl._dev_cli import FAST_SSD
+from aimctl.envtest import ApiError, ControlPlane, ManagedProcess
 from aimctl.envtest._ports import free_ports
-from aimctl.envtest._process import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "manifests"
@@ -107,17 +104,10 @@ def deploy(cp: ControlPlane) -> str:
 # -- storage ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def fast_ssd(cp: ControlPlane) -> Iterator[None]:
-    """The ``fast-ssd`` StorageClass and the kwok that binds its claims, as ``make dev`` has."""
-    work = Path(tempfile.mkdtemp(prefix="aimctl-ship-kwok-"))
-    provisioner = volume_provisioner(cp.assets, cp.kubeconfig, work)
-    provisioner.start()
-    try:
-        kubectl(cp, "apply", "--server-side", "-f", "-", input=dump([fast_ssd_storage_class()]))
-        yield
-    finally:
-        provisioner.stop()
+def fast_ssd(cp: ControlPlane) -> None:
+    """The expandable ``fast-ssd`` StorageClass ``make dev`` has; the cluster's kwok binds its
+    claims. Idempotent."""
+    cp.add_storage_class(FAST_SSD, expandable=True)
 
 
 # -- the ServiceAccount's credentials --------------------------------------------------------

@@ -169,7 +169,8 @@ def test_operator_with_the_service_account_token_converges_the_guide(
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr.lower()
 
-    with fast_ssd(cp), Operator(kubeconfig, tmp_path / "operator.log") as op:
+    fast_ssd(cp)
+    with Operator(kubeconfig, tmp_path / "operator.log") as op:
         wait_for("the operator's /readyz", op.ready, timeout=60)
         wait_for("leadership", lambda: "Successfully acquired lease" in op.log(), timeout=30)
 

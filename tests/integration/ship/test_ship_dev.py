@@ -20,9 +20,8 @@ import psutil
 import pytest
 
 from aimctl import _dev_cli as dev
-from aimctl.envtest import find_assets
+from aimctl.envtest import KWOK_PROVISIONER, find_assets, read_state, stop_detached
 from aimctl.envtest._ports import free_ports
-from aimctl.envtest._state import read_state, stop_detached
 
 pytestmark = pytest.mark.full
 
@@ -93,7 +92,7 @@ def test_dev_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
         up = aimctl(*up_args)
         assert up.returncode == 0, up.stdout + up.stderr
         pids = recorded_pids(directory)
-        assert sorted(pids) == sorted([*CLUSTER, "kwok-fast-ssd", "operator"])
+        assert sorted(pids) == sorted([*CLUSTER, "operator"])  # one kwok: the cluster's
         assert all(running(pid) for pid in pids.values()), pids
 
         # What it prints: the table, then how to use the cluster with the pinned kubectl.
@@ -107,6 +106,9 @@ def test_dev_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
         assert (directory / "operator.log").is_file()
 
         # The guide's state: the shared cache on fast-ssd, both services using it.
+        fast_ssd = kubectl_json(kubeconfig, "get", "storageclass", "fast-ssd", "-o", "json")
+        assert fast_ssd["provisioner"] == KWOK_PROVISIONER
+        assert fast_ssd["allowVolumeExpansion"] is True
         cache = kubectl_json(
             kubeconfig, "get", "aimkvcache", "shared-cache", "-n", "ml-team", "-o", "json"
         )
@@ -141,7 +143,7 @@ def test_dev_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
 
         down = aimctl("dev", "down", "--dir", str(directory))
         assert down.returncode == 0, down.stdout + down.stderr
-        assert "stopped operator, kwok-fast-ssd, kwok" in down.stdout
+        assert "stopped operator, kwok" in down.stdout
     finally:
         aimctl("dev", "down", "--dir", str(directory), timeout=120)
         stop_detached(directory / "cluster")

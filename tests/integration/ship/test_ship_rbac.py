@@ -414,60 +414,60 @@ def test_every_rule_of_the_shipped_roles_is_needed(
     kubeconfig = sa_kubeconfig(cp, tmp_path / "sa.kubeconfig")
     results: list[tuple[str, str, float]] = []
 
-    with fast_ssd(cp):
-        # Baseline: with the shipped roles every scenario succeeds and nothing is refused.
-        for name in ("quick", "events", "switch", "grow", "series", "renew", "start"):
-            began = time.monotonic()
-            ns = cp.create_namespace(prefix=f"rbac-ok-{name}-")
-            log = tmp_path / f"baseline-{name}.log"
-            with Operator(
-                kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-ok-{name}"
-            ) as op:
-                _scenario(name, op)(cp, ns, _stepper(cp, ns, op, None))
-                assert not op.denials(), f"baseline {name}: " + "\n".join(op.denials())
-            results.append((f"baseline: {name}", "succeeded", time.monotonic() - began))
+    fast_ssd(cp)
+    # Baseline: with the shipped roles every scenario succeeds and nothing is refused.
+    for name in ("quick", "events", "switch", "grow", "series", "renew", "start"):
+        began = time.monotonic()
+        ns = cp.create_namespace(prefix=f"rbac-ok-{name}-")
+        log = tmp_path / f"baseline-{name}.log"
+        with Operator(
+            kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-ok-{name}"
+        ) as op:
+            _scenario(name, op)(cp, ns, _stepper(cp, ns, op, None))
+            assert not op.denials(), f"baseline {name}: " + "\n".join(op.denials())
+        results.append((f"baseline: {name}", "succeeded", time.monotonic() - began))
 
-        changed: str | None = None  # the role currently applied without one verb
-        for i, case in enumerate(cases):
-            if (case.resource, case.verb) in DOCUMENTED_ONLY:
-                continue
-            began = time.monotonic()
-            if changed is not None and changed != case.kind:
-                _apply_role(cp, roles[changed])
-            _apply_role(cp, _without(roles[case.kind], case))
-            changed = case.kind
-            deadline = time.monotonic() + 10
-            while _can(cp, case):
-                assert time.monotonic() < deadline, f"RBAC still allows {case}"
-                time.sleep(0.1)
-            ns = cp.create_namespace(prefix=f"rbac-{i:02d}-")
-            log = tmp_path / f"variant-{i:02d}.log"
-            # The elector logs a refused lease creation at debug level only.
-            extra = ["--log-level", "debug"] if case.kind == "Role" else []
-            with Operator(
-                kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-{i:02d}", *extra
-            ) as op:
-                step = _stepper(cp, ns, op, case)
-                try:
-                    _scenario(case.scenario, op)(cp, ns, step)
-                except Broken as broken:
-                    evidence = str(broken)
-                else:
-                    pytest.fail(f"{case}: removed, yet scenario {case.scenario!r} succeeded")
-                expected_exit = {"start": 5, "renew": 6}.get(case.scenario)
-                if expected_exit is not None:
-                    deadline = time.monotonic() + 30
-                    while op.exit_code is None and time.monotonic() < deadline:
-                        time.sleep(0.1)
-                    assert op.exit_code == expected_exit, f"{case}: exit {op.exit_code}\n{op.log()}"
-                    evidence += f"; exit code {op.exit_code}"
-                if case.scenario == "start":
-                    (said,) = [ln for ln in op.log().splitlines() if ln.startswith("aimctl run:")]
-                    assert "caches did not sync: informer for" in said, said
-                    assert f'resource "{case.resource}"' in said, said
-            results.append((str(case), evidence, time.monotonic() - began))
-        if changed is not None:
+    changed: str | None = None  # the role currently applied without one verb
+    for i, case in enumerate(cases):
+        if (case.resource, case.verb) in DOCUMENTED_ONLY:
+            continue
+        began = time.monotonic()
+        if changed is not None and changed != case.kind:
             _apply_role(cp, roles[changed])
+        _apply_role(cp, _without(roles[case.kind], case))
+        changed = case.kind
+        deadline = time.monotonic() + 10
+        while _can(cp, case):
+            assert time.monotonic() < deadline, f"RBAC still allows {case}"
+            time.sleep(0.1)
+        ns = cp.create_namespace(prefix=f"rbac-{i:02d}-")
+        log = tmp_path / f"variant-{i:02d}.log"
+        # The elector logs a refused lease creation at debug level only.
+        extra = ["--log-level", "debug"] if case.kind == "Role" else []
+        with Operator(
+            kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-{i:02d}", *extra
+        ) as op:
+            step = _stepper(cp, ns, op, case)
+            try:
+                _scenario(case.scenario, op)(cp, ns, step)
+            except Broken as broken:
+                evidence = str(broken)
+            else:
+                pytest.fail(f"{case}: removed, yet scenario {case.scenario!r} succeeded")
+            expected_exit = {"start": 5, "renew": 6}.get(case.scenario)
+            if expected_exit is not None:
+                deadline = time.monotonic() + 30
+                while op.exit_code is None and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert op.exit_code == expected_exit, f"{case}: exit {op.exit_code}\n{op.log()}"
+                evidence += f"; exit code {op.exit_code}"
+            if case.scenario == "start":
+                (said,) = [ln for ln in op.log().splitlines() if ln.startswith("aimctl run:")]
+                assert "caches did not sync: informer for" in said, said
+                assert f'resource "{case.resource}"' in said, said
+        results.append((str(case), evidence, time.monotonic() - began))
+    if changed is not None:
+        _apply_role(cp, roles[changed])
 
     report = "\n".join(f"{c:55} {t:5.1f}s  {e}" for c, e, t in results)
     print(f"\nEach verb removed in turn broke its scenario:\n{report}")

@@ -1,5 +1,5 @@
-"""``aimctl dev``'s pieces that need no cluster: the fast-ssd StorageClass and its kwok stages,
-the operator's command line, the pid bookkeeping, and the CLI's refusals."""
+"""``aimctl dev``'s pieces that need no cluster: the fast-ssd StorageClass, the operator's
+command line, the pid bookkeeping, and the CLI's refusals."""
 
 from __future__ import annotations
 
@@ -7,73 +7,28 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
 from aimctl import _dev_cli as dev
 from aimctl.cli import cli
-from aimctl.envtest._process import pid_alive, process_start_time
-
-PROVISION = """\
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: pvc-provision
-spec:
-  resourceRef: {apiGroup: v1, kind: PersistentVolumeClaim}
-  selector:
-    matchExpressions:
-    - cel:
-        expression: >-
-          self.spec.storageClassName == 'kwok-volume'
-    - cel:
-        expression: >-
-          !has(self.metadata.deletionTimestamp)
-  steps: []
-"""
+from aimctl.envtest import KWOK_PROVISIONER, kwok_storage_class, pid_alive, process_start_time
 
 
-def stage_tree(root: Path, provision: str = PROVISION) -> Path:
-    fast = root / "volume" / "fast"
-    fast.mkdir(parents=True)
-    (fast / "pvc-provision.yaml").write_text(provision)
-    (fast / "kustomization.yaml").write_text("resources: [pvc-provision.yaml]\n")
-    (fast / "storage-class.yaml").write_text(
-        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: kwok-volume}\n"
-    )
-    return root
-
-
-def test_volume_stages_select_the_new_classes_instead_of_kwok_volume(tmp_path: Path) -> None:
-    stages = dev.volume_stages(stage_tree(tmp_path), ["fast-ssd", "premium-ssd"])
-    names = [s["metadata"]["name"] for s in stages]
-    assert names == ["pvc-provision-fast-ssd-premium-ssd", "pvc-resize-fast-ssd-premium-ssd"]
-    expressions = [
-        e["cel"]["expression"] for s in stages for e in s["spec"]["selector"]["matchExpressions"]
-    ]
-    assert "self.spec.storageClassName in ['fast-ssd', 'premium-ssd']" in expressions
-    assert not [e for e in expressions if "kwok-volume" in e]
-    resize = stages[-1]["spec"]
-    assert resize["resourceRef"] == {"apiGroup": "v1", "kind": "PersistentVolumeClaim"}
-    (patch,) = resize["steps"]
-    assert patch["patch"]["subresource"] == "status"
-    assert ".spec.resources.requests.storage" in patch["patch"]["template"]
-
-
-def test_volume_stages_fail_loudly_when_kwok_changes_its_selector(tmp_path: Path) -> None:
-    changed = PROVISION.replace("self.spec.storageClassName == 'kwok-volume'", "true")
-    with pytest.raises(ValueError, match="no longer selects"):
-        dev.volume_stages(stage_tree(tmp_path, changed))
-
-
-def test_fast_ssd_storage_class_binds_through_kwok_and_can_grow() -> None:
-    sc = dev.fast_ssd_storage_class()
-    assert sc["metadata"]["name"] == "fast-ssd"
-    assert sc["provisioner"] == "kwok.x-k8s.io/volume"
+def test_fast_ssd_is_an_expandable_class_the_clusters_kwok_binds() -> None:
+    applied: list[dict[str, Any]] = []
+    kubectl = MagicMock(spec=dev.Kubectl)
+    kubectl.apply_objects.side_effect = applied.extend
+    dev._storage(kubectl)
+    (sc,) = applied
+    assert sc == kwok_storage_class("fast-ssd", expandable=True)
+    assert sc["provisioner"] == KWOK_PROVISIONER == "kwok.x-k8s.io/volume"
     assert sc["allowVolumeExpansion"] is True
     assert sc["volumeBindingMode"] == "Immediate"
+    assert "annotations" not in sc["metadata"]  # kwok-volume stays the default class
 
 
 def test_operator_command_line() -> None:
