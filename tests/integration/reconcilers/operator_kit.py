@@ -76,52 +76,22 @@ class Operator:
 
 
 def storage_class(
-    cp: ControlPlane,
-    name: str,
-    *,
-    expandable: bool = False,
-    provisioner: str = "kubernetes.io/no-provisioner",
+    cp: ControlPlane, name: str, *, expandable: bool = False, provisioner: str | None = None
 ) -> None:
-    cp.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps(
-            {
-                "apiVersion": "storage.k8s.io/v1",
-                "kind": "StorageClass",
-                "metadata": {"name": name},
-                "provisioner": provisioner,
-                "volumeBindingMode": "Immediate",
-                "allowVolumeExpansion": expandable,
-            }
-        ),
-    )
-
-
-def static_pv(
-    cp: ControlPlane, name: str, klass: str, size: str, modes: tuple[str, ...] = ("ReadWriteOnce",)
-) -> None:
-    """A hostPath PV the controller-manager's binder can bind (nothing touches the disk: kwok)."""
-    cp.kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": name},
-                "spec": {
-                    "capacity": {"storage": size},
-                    "accessModes": list(modes),
-                    "storageClassName": klass,
-                    "persistentVolumeReclaimPolicy": "Delete",
-                    "hostPath": {"path": f"/tmp/aimctl-pv/{name}", "type": "DirectoryOrCreate"},
-                },
-            }
-        ),
-    )
+    """A StorageClass: kwok-provisioned (claims bind; growth updates capacity) unless another
+    ``provisioner`` is named, whose claims then stay Pending as nobody serves them."""
+    if provisioner is None:
+        cp.add_storage_class(name, expandable=expandable)
+        return
+    body = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name},
+        "provisioner": provisioner,
+        "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": expandable,
+    }
+    cp.kubectl("apply", "-f", "-", input=json.dumps(body))
 
 
 @contextlib.asynccontextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from .operator_kit import Operator, static_pv, storage_class
+from .operator_kit import Operator, storage_class
 
 
 def rows(table: str) -> list[list[str]]:
@@ -82,7 +82,6 @@ async def test_custom_storage_size_and_sizing_tiers(operator: Operator) -> None:
 
 async def test_custom_storage_class_and_access_modes(operator: Operator) -> None:
     storage_class(operator.cp, "fast-ssd")
-    static_pv(operator.cp, f"{operator.namespace}-fast-50", "fast-ssd", "50Gi")
     await operator.apply_sample("custom-storage-class.yaml")
     await operator.apply_sample("custom-access-modes.yaml")
     caches = json.loads(
@@ -106,7 +105,6 @@ async def test_shared_cache_with_two_services_and_the_monitoring_commands(
 ) -> None:
     ns = operator.namespace
     storage_class(operator.cp, "fast-ssd")
-    static_pv(operator.cp, f"{ns}-fast-200", "fast-ssd", "200Gi")
     await operator.apply_sample("shared-cache.yaml")
     await operator.apply_sample("shared-cache-services.yaml")
     await operator.wait_status("aimkvcache", "shared-cache", "Ready")

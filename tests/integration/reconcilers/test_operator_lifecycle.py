@@ -9,7 +9,7 @@ import time
 from aimctl.controller import Request
 from aimctl.envtest import ControlPlane
 
-from .operator_kit import Operator, start_operator, static_pv, storage_class
+from .operator_kit import Operator, start_operator, storage_class
 
 
 async def test_drifted_or_deleted_children_are_restored(operator: Operator) -> None:
@@ -77,7 +77,6 @@ async def test_growing_storage_expands_the_pvc_and_keeps_pod_and_data(operator: 
     op = operator
     klass = f"{op.namespace}-grow"
     storage_class(op.cp, klass, expandable=True)
-    static_pv(op.cp, f"{op.namespace}-grow-pv", klass, "20Gi")
     body = {
         "apiVersion": "aim.silogen.ai/v1alpha1",
         "kind": "AIMKVCache",
@@ -116,12 +115,21 @@ async def test_growing_storage_expands_the_pvc_and_keeps_pod_and_data(operator: 
     describe = await op.k("describe", "aimkvcache", "grow", "-n", op.namespace)
     assert "ExpandingStorage" in describe and "StatefulSetRecreated" in describe
 
+    async def resized() -> bool:
+        obj = await op.get("aimkvcache", "grow")
+        status = (obj or {}).get("status") or {}
+        storage: dict[str, str] = next(
+            (c for c in status.get("conditions", []) if c["type"] == "StorageReady"), {}
+        )
+        return status.get("storageSize") == "20Gi" and storage.get("reason") == "Bound"
+
+    await op.wait("capacity 20Gi reported and StorageReady again", resized)
+
 
 async def test_growth_on_a_class_without_expansion_is_explained(operator: Operator) -> None:
     op = operator
     klass = f"{op.namespace}-fixed"
     storage_class(op.cp, klass, expandable=False)
-    static_pv(op.cp, f"{op.namespace}-fixed-pv", klass, "10Gi")
     body = {
         "apiVersion": "aim.silogen.ai/v1alpha1",
         "kind": "AIMKVCache",

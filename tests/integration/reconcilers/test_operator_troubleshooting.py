@@ -12,7 +12,7 @@ import pytest
 
 from aimctl.reconcilers.kvcache import _diagnosis
 
-from .operator_kit import Operator, static_pv, storage_class
+from .operator_kit import Operator, storage_class
 
 
 def cache(name: str, **storage: Any) -> str:
@@ -60,7 +60,6 @@ async def test_storage_class_not_found_then_created(operator: Operator) -> None:
     assert re.search(r"Warning\s+StorageClassNotFound", describe), describe
     # Fixing the cluster heals the cache without touching it (the StorageClass watch).
     storage_class(op.cp, f"{op.namespace}-ssd")
-    static_pv(op.cp, f"{op.namespace}-pv", f"{op.namespace}-ssd", "5Gi")
     await op.wait_status("aimkvcache", "c1", "Ready")
 
 
