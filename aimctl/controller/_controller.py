@@ -19,8 +19,9 @@ Deviation: controller-runtime does not ``Forget`` on a terminal error; we do, so
 event-driven attempt after the user fixes their input starts from the base delay.
 
 Cancellation and shutdown: :meth:`stop` shuts the queue down, lets in-flight reconciles finish
-within the drain timeout, then cancels whatever is left. A reconcile cancelled that way is not
-requeued (the process is stopping; the next leader reconciles everything anyway).
+within the drain timeout, then cancels whatever is left. Keys still queued are not reconciled, as
+in controller-runtime, and a reconcile cancelled at the deadline is not requeued: the next process
+(or leader) reconciles everything from its initial list anyway.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Controller:
         self._reconcile: ReconcileFunc = fn
         self._workers: list[asyncio.Task[None]] = []
         self._active = 0
+        self._stopping = False
         m = metrics
         self._m_success: Counter | None = None
         if m is not None:
@@ -130,6 +132,7 @@ class Controller:
 
         ``drain_timeout=0`` cancels in-flight reconciles at once (used when leadership is lost).
         """
+        self._stopping = True
         self.queue.shut_down()
         if not self._workers:
             return
@@ -150,6 +153,8 @@ class Controller:
             except ShutDown:
                 return
             try:
+                if self._stopping:
+                    return  # queued work is dropped on stop; only in-flight reconciles finish
                 await self._process(req)
             finally:
                 self.queue.done(req)

@@ -15,8 +15,8 @@ Contract:
 
 from __future__ import annotations
 
-import bisect
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
@@ -43,20 +43,41 @@ __all__ = [
 
 
 def exponential_buckets(start: float, factor: float, count: int) -> list[float]:
-    """``count`` bounds ``start, start*factor, ...``, as client_golang's ExponentialBuckets."""
-    return [start * factor**i for i in range(count)]
+    """``count`` bounds ``start, start*factor, ...``, as client_golang's ExponentialBuckets.
+
+    Computed by repeated multiplication, as Go does, so the bounds are bit-for-bit Go's: for
+    ``(10e-9, 10, 12)`` the fourth bound is ``9.999999999999999e-06``, not ``1e-05``, and
+    that is the ``le`` label controller-runtime exports.
+    """
+    bounds: list[float] = []
+    for _ in range(count):
+        bounds.append(start)
+        start *= factor
+    return bounds
 
 
 class Counter:
-    """One labelled counter; ``value`` may be bumped directly on hot paths."""
+    """One labelled counter; ``value`` may be bumped directly on hot paths.
 
-    __slots__ = ("value",)
+    Or, with :meth:`set_function`, read at scrape time from a count the owner keeps anyway
+    (it must never decrease).
+    """
+
+    __slots__ = ("fn", "value")
 
     def __init__(self) -> None:
         self.value: float = 0
+        self.fn: Callable[[], float] | None = None
 
     def inc(self, amount: float = 1) -> None:
         self.value += amount
+
+    def set_function(self, fn: Callable[[], float]) -> None:
+        """Read the value from ``fn`` at scrape time instead of storing it."""
+        self.fn = fn
+
+    def get(self) -> float:
+        return self.fn() if self.fn is not None else self.value
 
 
 class Gauge:
@@ -86,19 +107,64 @@ class Gauge:
 
 
 class Histogram:
-    """One labelled histogram: per-bucket (non-cumulative) counts, a sum and a count."""
+    """One labelled histogram: per-bucket (non-cumulative) counts, a sum and a count.
 
-    __slots__ = ("_bounds", "counts", "sum")
+    Two ways in: :meth:`observe` files a value at once; hot paths may instead append raw
+    values to ``pending`` (a list that is never replaced, so a reference to it or to its
+    ``append`` may be kept) and must call :meth:`fold` once it holds :attr:`FOLD_AT` values
+    or more. Pending values are folded in before anything is read (``counts``, ``sum``,
+    ``count``, a scrape), so the exported histogram is the same either way, up to the
+    rounding of the sum. Folding sorts the batch and bisects it once per bound, which costs
+    less per value than bisecting every value on the hot path. A scrape folds too, so it must
+    run on the thread that appends (aimctl serves ``/metrics`` on the event loop).
+    """
+
+    __slots__ = ("_bounds", "_counts", "_sum", "pending")
+
+    FOLD_AT = 1024
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self._bounds = bounds
-        # counts[i] counts observations in (bounds[i-1], bounds[i]]; the last slot is +Inf.
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
+        # _counts[i] counts observations in (bounds[i-1], bounds[i]]; the last slot is +Inf.
+        self._counts = [0] * (len(bounds) + 1)
+        self._sum = 0.0
+        # Raw observations not yet in _counts/_sum (see the class docstring).
+        self.pending: list[float] = []
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self._bounds, value)] += 1
-        self.sum += value
+        self._counts[bisect_left(self._bounds, value)] += 1
+        self._sum += value
+
+    def fold(self) -> None:
+        """File the ``pending`` values into the buckets and the sum, and empty it."""
+        pending = self.pending
+        if not pending:
+            return
+        pending.sort()
+        counts = self._counts
+        below = 0
+        for i, bound in enumerate(self._bounds):
+            upto = bisect_right(pending, bound)  # values <= bound, as observe files them
+            counts[i] += upto - below
+            below = upto
+        counts[-1] += len(pending) - below
+        self._sum += sum(pending)
+        pending.clear()
+
+    @property
+    def counts(self) -> list[int]:
+        self.fold()
+        return self._counts
+
+    @property
+    def sum(self) -> float:
+        self.fold()
+        return self._sum
+
+    @sum.setter
+    def sum(self, value: float) -> None:
+        self.fold()
+        self._sum = value
 
     @property
     def count(self) -> int:
@@ -148,7 +214,7 @@ class CounterFamily(_Family[Counter]):
     def collect(self) -> Metric:
         m = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for values, child in self.children():
-            m.add_metric(list(values), child.value)
+            m.add_metric(list(values), child.get())
         return m
 
 

@@ -224,3 +224,23 @@ def test_sync_reconcilers_are_rejected() -> None:
 
     with pytest.raises(TypeError, match="async"):
         make(reconcile)
+
+
+async def test_stop_finishes_in_flight_reconciles_but_not_the_queued_backlog() -> None:
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def reconcile(req: Request) -> None:
+        started.append(req.name)
+        await release.wait()
+
+    c, q, _ = make(reconcile)
+    for i in range(10):
+        q.add(Request("ns", str(i)))
+    c.start()
+    await until(lambda: len(started) == 1)
+    stopping = asyncio.create_task(c.stop(drain_timeout=5))
+    await asyncio.sleep(0.05)
+    release.set()
+    await stopping
+    assert started == ["0"]
