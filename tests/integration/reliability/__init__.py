@@ -1,0 +1,1 @@
+"""Reliability suite (issue #8): the operator under injected faults and hostile input."""
