@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -276,7 +277,12 @@ class RestClient:
             TransportError: no usable answer (connection, TLS, timeout, truncated body).
         """
         method = method.upper()
-        data = body if isinstance(body, bytes) or body is None else _dumps(body)
+        if body is None or isinstance(body, bytes):
+            data = body
+        elif content_type == APPLY_YAML:
+            data = _dumps_yaml_safe(body)
+        else:
+            data = _dumps(body)
         headers: dict[str, str] = {}
         if data is not None:
             headers["Content-Type"] = content_type or "application/json"
@@ -490,6 +496,15 @@ def _default(o: Any) -> Any:
 def _dumps(body: Mapping[str, Any]) -> bytes:
     """JSON bytes; dict and list subclasses (read-only cache objects) encode natively."""
     return orjson.dumps(body if isinstance(body, dict) else dict(body), default=_default)
+
+
+APPLY_YAML = "application/apply-patch+yaml"
+
+
+def _dumps_yaml_safe(body: Mapping[str, Any]) -> bytes:
+    """JSON for a server-side apply body, which the API server parses as YAML: non-ASCII is
+    escaped, because its YAML decoder rejects raw U+007F-U+009F and U+FFFE that JSON allows."""
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=_default).encode()
 
 
 def _encode_params(params: Params | None) -> dict[str, str] | None:

@@ -23,10 +23,18 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _valid(conditions: object) -> list[Mapping[str, Any]]:
+    # Stored objects may carry garbage (written before a schema change): ignore what is not a
+    # list of objects rather than crash on it.
+    if not isinstance(conditions, list | tuple):
+        return []
+    return [c for c in conditions if isinstance(c, Mapping)]
+
+
 def find_condition(
     conditions: Sequence[Mapping[str, Any]] | None, type_: str
 ) -> Mapping[str, Any] | None:
-    for c in conditions or ():
+    for c in _valid(conditions):
         if c.get("type") == type_:
             return c
     return None
@@ -54,7 +62,7 @@ def set_condition(
     """
     out: list[dict[str, Any]] = []
     found = False
-    for c in conditions or ():
+    for c in _valid(conditions):
         if c.get("type") != type_:
             out.append(dict(c))
             continue

@@ -12,7 +12,8 @@ Rules:
   matched by name: each desired entry must have a same-named observed entry that it is a subset
   of (entries others added are ignored, as server-side apply keeps them);
 - other lists must have the same length and be subsets position by position;
-- a missing observed key equals a desired ``None``, ``[]`` or ``{}`` (the server omits empties);
+- a missing observed key equals a desired zero value (``None``, ``""``, ``0``, ``False``,
+  ``[]``, ``{}``): the server omits them (Go's ``omitempty``);
 - leaves compare with ``leaf_equal`` (default ``==``), so callers can compare Kubernetes
   quantities semantically (the server stores ``1024Mi`` as ``1Gi``).
 """
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = ["diff_paths", "is_subset"]
 
 LeafEqual = Callable[[Any, Any], bool]
+_ZERO: tuple[Any, ...] = (None, "", 0, False, [], {})
 
 
 def _eq(a: Any, b: Any) -> bool:
@@ -58,8 +60,10 @@ def _walk(d: Any, o: Any, path: str, eq: LeafEqual, out: list[str], limit: int) 
             return
         for k, v in d.items():
             if k not in o:
-                # The server omits empty values (omitempty): absent equals None, [] and {}.
-                if v is not None and v != [] and v != {}:
+                # The server omits zero values (Go's omitempty): absent equals None, "", 0,
+                # False, [] and {}. (Fields where a zero value is meaningful are pointers in
+                # Go and are stored, so they never reach this branch.)
+                if v not in _ZERO:
                     out.append(f"{path}.{k}")
                 continue
             _walk(v, o[k], f"{path}.{k}", eq, out, limit)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from aimctl.api._resource import PrinterColumn, ResourceInfo
 from aimctl.api.v1alpha1._aimkvcache import AIMKVCACHE_MAX_NAME_LENGTH
@@ -158,6 +158,21 @@ class AIMServiceKVCache(ApiModel):
         "inference server. {SERVICE_URL} is replaced by the cache's URL. Unset means the "
         "operator's default configuration.",
     )
+
+    @model_validator(mode="after")
+    def _type_xor_name(self) -> AIMServiceKVCache:
+        # Mirrors the CRD's CEL rules, for objects stored before they existed.
+        if (self.type is None) == (self.name is None):
+            raise ValueError(
+                "kvCache needs exactly one of type (own cache) or name (existing cache)"
+            )
+        if self.name is not None and any(
+            v is not None for v in (self.storage, self.image, self.env, self.resources)
+        ):
+            raise ValueError(
+                "kvCache.storage, image, env and resources only apply with kvCache.type"
+            )
+        return self
 
 
 class AIMServiceSpec(ApiModel):

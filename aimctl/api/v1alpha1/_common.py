@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from aimctl.api import quantity as _quantity
 from aimctl.api.v1alpha1._meta import ApiModel, cel_rules
@@ -265,8 +265,19 @@ class StorageSpec(ApiModel):
         "minimum recommended for Redis. May grow later, never shrink.",
         json_schema_extra=cel_rules(*_SIZE_RULES),
     )
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        # Mirrors the CRD's CEL rule, for objects stored before it existed.
+        if _quantity.parse_quantity(value) <= 0:
+            raise ValueError("storage.size must be greater than zero, for example 1Gi")
+        return value
+
     storage_class_name: str | None = Field(
         default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        max_length=253,
         description="StorageClass of the volume. Unset means the cluster's default storage "
         "class. Cannot be changed after creation.",
     )

@@ -32,7 +32,6 @@ from aimctl.objects import (
     find_condition,
     has_finalizer,
     is_being_deleted,
-    is_controlled_by,
     meta,
     set_condition,
     with_finalizer,
@@ -41,6 +40,7 @@ from aimctl.objects import (
 from aimctl.reconcilers._common import (
     AIMKVCACHE,
     AIMSERVICE,
+    CONFLICT_RECHECK,
     NETWORKPOLICY,
     POD,
     PVC,
@@ -48,8 +48,11 @@ from aimctl.reconcilers._common import (
     SERVICE,
     STATEFULSET,
     STORAGECLASS,
+    ChildConflict,
     apply_if_changed,
     apply_status_if_changed,
+    observed_status,
+    report_invalid,
 )
 from aimctl.reconcilers.kvcache import _desired as desired
 from aimctl.reconcilers.kvcache._diagnosis import Finding, diagnose_pod, diagnose_storage
@@ -75,8 +78,10 @@ class KVCacheReconciler:
             cache = AIMKVCache.model_validate(raw)
         except ValidationError as err:
             # Stored before a schema change, or written around validation: report, don't crash.
-            await self._write_invalid(raw, err)
-            raise TerminalError(f"invalid AIMKVCache: {err.error_count()} errors") from err
+            message = await report_invalid(
+                self.client, self.recorder, raw, err, _STATUS_KEYS, last_error=True
+            )
+            raise TerminalError(message) from err
 
         users = await self._users(cache)
         if is_being_deleted(raw):
@@ -93,14 +98,14 @@ class KVCacheReconciler:
         pod = await self.client.get(POD, f"{desired.statefulset_name(name)}-0", ns)
         classes = await self.client.list(STORAGECLASS)
 
-        error: ApiError | None = None
+        error: ApiError | ChildConflict | None = None
         try:
             sts = await self._converge_statefulset(cache, raw, sts, pvc, classes)
             svc = await apply_if_changed(self.client, desired.service(cache, raw), svc)
             netpol = await apply_if_changed(
                 self.client, desired.network_policy(cache, raw, users), netpol
             )
-        except ApiError as err:
+        except (ApiError, ChildConflict) as err:
             error = err
             log.warning("Apply failed", error=str(err))
 
@@ -120,6 +125,8 @@ class KVCacheReconciler:
         pod_finding = diagnose_pod(pod, f"{desired.statefulset_name(name)}-0", now)
         status = self._status(cache, raw, sts, svc, pvc, users, storage, pod_finding, error)
         await self._write_status(raw, status)
+        if isinstance(error, ChildConflict):
+            return Result(requeue_after=CONFLICT_RECHECK)
         if error is not None:
             raise error
         recheck = [f.recheck_after for f in (storage, pod_finding) if f and f.recheck_after]
@@ -178,11 +185,6 @@ class KVCacheReconciler:
         want_size = cache.spec.storage.size
         if sts is None:
             return await apply_if_changed(self.client, desired.statefulset(cache, raw), None)
-        if not is_controlled_by(sts, raw):
-            raise TerminalError(
-                f"StatefulSet {meta(sts)['name']} exists and is not owned by this AIMKVCache; "
-                "delete it or rename the cache"
-            )
         templates = (sts.get("spec") or {}).get("volumeClaimTemplates") or [{}]
         sts_size = (
             ((templates[0].get("spec") or {}).get("resources") or {})
@@ -262,17 +264,19 @@ class KVCacheReconciler:
         users: list[str],
         storage: Finding,
         pod: Finding | None,
-        error: ApiError | None,
+        error: ApiError | ChildConflict | None,
     ) -> dict[str, Any]:
         name = cache.name
         gen = cache.metadata.generation
-        old = (raw.get("status") or {}).get("conditions") or []
+        old = observed_status(raw).get("conditions")
         sts_status = (sts or {}).get("status") or {}
         ready_replicas = int(sts_status.get("readyReplicas") or 0)
         replicas = int(((sts or {}).get("spec") or {}).get("replicas") or 1)
         endpoint = desired.endpoint(name)
 
-        if error is not None:
+        if isinstance(error, ChildConflict):
+            summary, reason, message = KVCacheStatus.FAILED, "ChildConflict", str(error)
+        elif error is not None:
             summary, reason, message = KVCacheStatus.FAILED, "ApplyFailed", f"Apply failed: {error}"
         elif pod is not None and pod.failed:
             summary, reason, message = KVCacheStatus.FAILED, pod.reason, pod.message
@@ -348,7 +352,7 @@ class KVCacheReconciler:
 
     async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
         if await apply_status_if_changed(self.client, raw, status, _STATUS_KEYS):
-            self._events(raw, raw.get("status") or {}, status)
+            self._events(raw, observed_status(raw), status)
 
     def _events(self, raw: dict[str, Any], old: dict[str, Any], new: dict[str, Any]) -> None:
         ready = find_condition(new.get("conditions"), "Ready") or {}
@@ -367,29 +371,6 @@ class KVCacheReconciler:
             self.recorder.event(raw, "Warning", str(ready.get("reason")), str(ready.get("message")))
         elif new["status"] != old.get("status"):
             self.recorder.event(raw, "Normal", f"KVCache{new['status']}", str(ready.get("message")))
-
-    async def _write_invalid(self, raw: dict[str, Any], err: ValidationError) -> None:
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
-        )
-        where = f"-n {meta(raw).get('namespace')} {meta(raw).get('name')}"
-        message = f"invalid spec: {message}; fix it with kubectl edit aimkvcache {where}"
-        old = raw.get("status") or {}
-        conds = set_condition(old.get("conditions"), "Ready", "False", "InvalidSpec", message)
-        status = {
-            **{k: old[k] for k in old if k in _STATUS_KEYS},
-            "status": "Failed",
-            "lastError": message,
-            "conditions": conds,
-        }
-        if isinstance(meta(raw).get("generation"), int):
-            status["observedGeneration"] = meta(raw)["generation"]
-        try:
-            await self._write_status(raw, status)
-        except ApiError as apierr:
-            # The status itself may be unwritable when the object is badly broken; keep the Event.
-            log.warning("Could not write status of an invalid object", error=str(apierr))
-            self.recorder.event(raw, "Warning", "InvalidSpec", message)
 
 
 _STATUS_KEYS = frozenset(

@@ -13,9 +13,10 @@ __all__ = ["cache_name_of", "configmap_name"]
 
 def cache_name_of(service: Mapping[str, Any]) -> str | None:
     """``spec.kvCache.name``, ``kvcache-<service>`` with ``spec.kvCache.type``, else None."""
-    kv = (service.get("spec") or {}).get("kvCache")
+    spec = service.get("spec")
+    kv = spec.get("kvCache") if isinstance(spec, Mapping) else None
     if not isinstance(kv, Mapping):
-        return None
+        return None  # not requested, or garbage stored before a schema change
     name = kv.get("name")
     if name:
         return str(name)

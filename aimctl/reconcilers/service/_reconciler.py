@@ -32,10 +32,14 @@ from aimctl.reconcilers._common import (
     AIMKVCACHE,
     AIMSERVICE,
     CONFIGMAP,
+    CONFLICT_RECHECK,
     DEPLOYMENT,
     SERVICE,
+    ChildConflict,
     apply_if_changed,
     apply_status_if_changed,
+    observed_status,
+    report_invalid,
 )
 from aimctl.reconcilers.service import _desired as desired
 from aimctl.reconcilers.service._names import configmap_name
@@ -61,14 +65,13 @@ class ServiceReconciler:
         try:
             svc = AIMService.model_validate(raw)
         except ValidationError as err:
-            message = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
+            message = await report_invalid(
+                self.client, self.recorder, raw, err, _STATUS_KEYS, last_error=False
             )
-            self.recorder.event(raw, "Warning", "InvalidSpec", f"invalid spec: {message}")
-            raise TerminalError(f"invalid AIMService: {message}") from err
+            raise TerminalError(message) from err
 
         ns = svc.namespace
-        error: ApiError | None = None
+        error: ApiError | ChildConflict | None = None
         kv_reason, kv_message, cache, failed = await self._cache(svc, raw)
 
         existing_cm = await self.client.get(CONFIGMAP, configmap_name(svc.name), ns)
@@ -94,12 +97,14 @@ class ServiceReconciler:
             await apply_if_changed(
                 self.client, desired.service(svc, raw), await self.client.get(SERVICE, svc.name, ns)
             )
-        except ApiError as err:
+        except (ApiError, ChildConflict) as err:
             error = err
             log.warning("Apply failed", error=str(err))
 
         status = self._status(svc, raw, cache, deploy, kv_reason, kv_message, failed, error)
         await self._write_status(raw, status)
+        if isinstance(error, ChildConflict):
+            return Result(requeue_after=CONFLICT_RECHECK)
         if error is not None:
             raise error
         return None
@@ -192,17 +197,19 @@ class ServiceReconciler:
         kv_reason: str,
         kv_message: str,
         cache_failed: bool,
-        error: ApiError | None,
+        error: ApiError | ChildConflict | None,
     ) -> dict[str, Any]:
         gen = svc.metadata.generation
-        old = (raw.get("status") or {}).get("conditions") or []
+        old = observed_status(raw).get("conditions")
         dstatus = (deploy or {}).get("status") or {}
         ready_replicas = int(dstatus.get("readyReplicas") or 0)
         replicas = svc.spec.replicas
         available = deploy is not None and ready_replicas >= replicas
         cache_ok = kv_reason in ("KVCacheReady", "KVCacheNotRequested")
 
-        if error is not None:
+        if isinstance(error, ChildConflict):
+            summary, reason, message = ServiceStatus.FAILED, "ChildConflict", str(error)
+        elif error is not None:
             summary, reason, message = ServiceStatus.FAILED, "ApplyFailed", f"Apply failed: {error}"
         elif cache_failed:
             summary, reason, message = ServiceStatus.FAILED, kv_reason, kv_message
@@ -268,7 +275,7 @@ class ServiceReconciler:
     async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
         if not await apply_status_if_changed(self.client, raw, status, _STATUS_KEYS):
             return
-        old = raw.get("status") or {}
+        old = observed_status(raw)
         old_kv = (find_condition(old.get("conditions"), "KVCacheReady") or {}).get("reason")
         new_kv = find_condition(status["conditions"], "KVCacheReady") or {}
         if new_kv.get("reason") != old_kv and new_kv.get("reason") != "KVCacheNotRequested":

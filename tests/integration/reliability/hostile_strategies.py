@@ -35,6 +35,8 @@ def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy
 
 _IDENT = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
 _LABELISH = st.from_regex(r"\A[a-z]([-a-z0-9]{0,14}[a-z0-9])?\Z")
+# What the CRD allows for storageClassName: an RFC 1123 subdomain.
+_DNS_SUBDOMAIN = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?(\.[a-z0-9]{1,5})?\Z")
 
 
 @st.composite
@@ -128,7 +130,7 @@ def storage(draw: st.DrawFn) -> dict[str, Any]:
             st.lists(st.sampled_from(ACCESS_MODES), min_size=1, max_size=4, unique=True)
         )
     if draw(st.integers(0, 3)) == 0:
-        out["storageClassName"] = draw(_LABELISH | text(max_size=12))
+        out["storageClassName"] = draw(_DNS_SUBDOMAIN)
     return out
 
 

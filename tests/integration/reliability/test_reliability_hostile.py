@@ -19,8 +19,9 @@
     for it, and must not retry it hot (terminal errors are not retried; other errors back off
     exponentially: a key's retries stay within log2(elapsed / 5 ms) + 2).
 
-The xfail(strict) tests pin behaviour the operator gets wrong today (see each reason); they
-pass once the lead fixes the code, and then strict xfail makes them fail until unmarked.
+The last tests pin bugs this suite found (a non-object spec blocking a namespace, garbage status,
+model/CEL drift, invalid services without a condition, control characters in apply bodies,
+child name collisions, an empty env value costing writes); each now passes.
 """
 
 from __future__ import annotations
@@ -625,15 +626,9 @@ async def test_invalid_objects_stored_before_a_schema_change_are_reported_not_re
     assert errors_window <= 3 * len(requeues) + 1, "errors keep recurring without backoff"
 
 
-# -- what the operator gets wrong today -----------------------------------------------------------
+# -- bugs this suite found, now fixed -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: cache_name_of() (aimctl/reconcilers/service/_names.py) calls .get on a "
-    "non-object AIMService spec; every AIMKVCache reconcile in the namespace then fails "
-    "(KVCacheReconciler._users) and the mappers raise",
-)
 async def test_an_aimservice_with_a_non_object_spec_does_not_block_its_namespace(
     legacy: Legacy,
 ) -> None:
@@ -650,12 +645,6 @@ async def test_an_aimservice_with_a_non_object_spec_does_not_block_its_namespace
         assert total(op.metrics(), "aimctl_informer_handler_errors_total") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a stored status that is not an object (or conditions that are not a list of "
-    "objects) makes KVCacheReconciler._status/_write_status/_write_invalid raise "
-    "AttributeError/TypeError; the cache is retried forever and never reported",
-)
 async def test_a_garbage_status_is_reported_and_replaced(legacy: Legacy) -> None:
     cp, ns = legacy.cp, legacy.namespaces["garbage-status"]
     client = cp.client()
@@ -676,12 +665,6 @@ async def test_a_garbage_status_is_reported_and_replaced(legacy: Legacy) -> None
         await eventually(reported, within=10, what="garbage statuses reported", alive=op.task)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the AIMServiceKVCache model does not enforce the CRD's 'exactly one of type "
-    "or name' rule, so a service stored with both silently uses kvCache.name instead of "
-    "being reported InvalidSpec",
-)
 async def test_an_aimservice_with_both_kvcache_type_and_name_is_reported(legacy: Legacy) -> None:
     cp, ns = legacy.cp, legacy.namespaces["type-and-name"]
     client = cp.client()
@@ -693,11 +676,6 @@ async def test_an_aimservice_with_both_kvcache_type_and_name_is_reported(legacy:
         await eventually(reported, within=10, what="InvalidSpec reported", alive=op.task)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: ServiceReconciler reports an invalid AIMService only with an Event; unlike "
-    "AIMKVCache it writes no Ready=False/InvalidSpec condition, so kubectl get shows nothing",
-)
 async def test_an_invalid_aimservice_gets_a_ready_false_invalidspec_condition(
     legacy: Legacy,
 ) -> None:
@@ -712,13 +690,6 @@ async def test_an_invalid_aimservice_gets_a_ready_false_invalidspec_condition(
         await eventually(condition, within=10, what="Ready=False/InvalidSpec", alive=op.task)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: server-side apply bodies are sent as application/apply-patch+yaml holding "
-    "raw UTF-8 JSON; the API server's YAML decoder rejects U+007F-U+009F (but U+0085) and "
-    "U+FFFE, so a cache whose env value holds one is Failed/ApplyFailed with a 400 for good, and "
-    "one whose status message quotes such text (a storageClassName) never gets a status at all",
-)
 async def test_control_characters_in_user_text_do_not_break_apply_or_status(
     legacy: Legacy,
 ) -> None:
@@ -727,11 +698,16 @@ async def test_control_characters_in_user_text_do_not_break_apply_or_status(
     client = cp.client()
     specs: dict[str, dict[str, Any]] = {
         "c1-env": {"env": [{"name": "GREETING", "value": "caf\u00e9\u007f"}]},
-        "c1-class": {"storage": {"storageClassName": "fast\u0096"}},
     }
     for name, spec in specs.items():
         body = _obj("AIMKVCache", name, {"resources": SMALL_RESOURCES, **spec})
         await asyncio.to_thread(client.request, "POST", kvcaches_path(ns), body)
+    # A storage class name with a control character is not a valid class name at all: the CRD
+    # refuses it at admission instead of the StatefulSet apply failing later.
+    bad = _obj("AIMKVCache", "c1-class", {"storage": {"storageClassName": "fast\u0096"}})
+    with pytest.raises(ApiError) as refused:
+        await asyncio.to_thread(client.request, "POST", kvcaches_path(ns), bad)
+    assert "storageClassName" in str(refused.value)
     async with run_operator(cp.kubeconfig, ns) as op:
 
         async def reconciled() -> list[dict[str, Any]] | None:
@@ -747,12 +723,6 @@ async def test_control_characters_in_user_text_do_not_break_apply_or_status(
         ] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: AIMKVCache <x> names its Service <x>-svc and AIMService <x>-svc names its "
-    "Service <x>-svc too; both controllers apply the same Service and the loser is "
-    "Failed/ApplyFailed with a 422 about two controller ownerReferences",
-)
 async def test_a_service_named_after_its_caches_service_does_not_collide(legacy: Legacy) -> None:
     cp = legacy.cp
     ns = await asyncio.to_thread(cp.create_namespace, None, prefix="rel-names-")
@@ -786,12 +756,6 @@ async def test_a_service_named_after_its_caches_service_does_not_collide(legacy:
         assert [ready_reason(o) for o in objs if ready_reason(o) == "ApplyFailed"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='bug: an env var with value "" is dropped by the API server (omitempty), but the '
-    'desired StatefulSet keeps value: "", so apply_if_changed sees drift on every reconcile '
-    "and writes (a no-op apply) each time: in-sync reconciles are not free",
-)
 async def test_an_empty_env_value_costs_no_write_when_in_sync(legacy: Legacy) -> None:
     cp = legacy.cp
     ns = await asyncio.to_thread(cp.create_namespace, None, prefix="rel-empty-")
