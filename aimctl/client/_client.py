@@ -41,6 +41,7 @@ from aimctl.client._errors import (
     TransportError,
 )
 from aimctl.client._mapper import RESTMapper
+from aimctl.client._recent import RecentWrites
 from aimctl.client._rest import RestClient
 from aimctl.client._types import GVK, Object
 
@@ -102,8 +103,11 @@ class Client:
         field_manager: str,
         sync_timeout: float = 120.0,
         retry_attempts: int = 5,
+        recent: RecentWrites | None = None,
     ) -> None:
         self.rest = rest
+        # Shared by the clients of one manager, so one controller's write is seen by another.
+        self._recent = recent if recent is not None else RecentWrites()
         self.mapper = mapper
         self._cache = cache
         self.field_manager = field_manager
@@ -119,6 +123,7 @@ class Client:
             field_manager=field_manager,
             sync_timeout=self._sync_timeout,
             retry_attempts=self._attempts,
+            recent=self._recent,
         )
 
     # -- cached reads ------------------------------------------------------------------------
@@ -135,11 +140,14 @@ class Client:
         return informers
 
     async def get(self, gvk: GVK, name: str, namespace: str = "") -> Object | None:
-        """The cached object, or None when it does not exist (as far as the cache knows)."""
+        """The cached object, or None when it does not exist (as far as the cache knows).
+
+        If this client's own write of the object returned a newer version than the cache holds
+        yet, that version is returned (read-your-own-writes; see ``_recent``)."""
         for inf in await self._informers(gvk, namespace or None):
             obj = inf.store.get_by_name(namespace, name)
             if obj is not None:
-                return obj
+                return self._recent.newest(gvk, namespace, name, obj)
         return None
 
     async def list(
@@ -173,11 +181,13 @@ class Client:
     async def create(self, obj: Mapping[str, Any]) -> Object:
         res = await self.mapper.resource_for(GVK.of(obj))
         path = res.path(_ns(obj) if res.namespaced else None)
-        return await self._retry(
-            lambda: self.rest.request(
-                "POST", path, params={"fieldManager": self.field_manager}, body=obj
-            ),
-            _throttled,
+        return self._remember(
+            await self._retry(
+                lambda: self.rest.request(
+                    "POST", path, params={"fieldManager": self.field_manager}, body=obj
+                ),
+                _throttled,
+            )
         )
 
     async def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> Object:
@@ -193,11 +203,13 @@ class Client:
         res = await self.mapper.resource_for(GVK.of(obj))
         path = res.path(_ns(obj) if res.namespaced else None, obj["metadata"]["name"], subresource)
         params = {"fieldManager": self.field_manager, "force": "true" if force else "false"}
-        return await self._retry(
-            lambda: self.rest.request(
-                "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE
-            ),
-            _transient,
+        return self._remember(
+            await self._retry(
+                lambda: self.rest.request(
+                    "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE
+                ),
+                _transient,
+            )
         )
 
     async def patch(
@@ -215,26 +227,30 @@ class Client:
         res = await self.mapper.resource_for(gvk)
         path = res.path(namespace or None, name, subresource)
         guarded = isinstance(patch, Mapping) and "resourceVersion" in (patch.get("metadata") or {})
-        return await self._retry(
-            lambda: self.rest.request(
-                "PATCH",
-                path,
-                params={"fieldManager": self.field_manager},
-                body=patch,
-                content_type=_PATCH_CONTENT_TYPES[patch_type],
-            ),
-            _throttled if guarded else _transient,
+        return self._remember(
+            await self._retry(
+                lambda: self.rest.request(
+                    "PATCH",
+                    path,
+                    params={"fieldManager": self.field_manager},
+                    body=patch,
+                    content_type=_PATCH_CONTENT_TYPES[patch_type],
+                ),
+                _throttled if guarded else _transient,
+            )
         )
 
     async def update(self, obj: Mapping[str, Any], *, subresource: str | None = None) -> Object:
         """PUT the whole object; guarded by its ``metadata.resourceVersion``."""
         res = await self.mapper.resource_for(GVK.of(obj))
         path = res.path(_ns(obj) if res.namespaced else None, obj["metadata"]["name"], subresource)
-        return await self._retry(
-            lambda: self.rest.request(
-                "PUT", path, params={"fieldManager": self.field_manager}, body=obj
-            ),
-            _throttled,
+        return self._remember(
+            await self._retry(
+                lambda: self.rest.request(
+                    "PUT", path, params={"fieldManager": self.field_manager}, body=obj
+                ),
+                _throttled,
+            )
         )
 
     async def mutate(
@@ -287,6 +303,11 @@ class Client:
         except NotFound:
             return False
         return True
+
+    def _remember(self, written: Object) -> Object:
+        if isinstance(written.get("metadata"), dict) and written.get("kind"):
+            self._recent.remember(written)
+        return written
 
     async def _retry(
         self, call: Callable[[], Awaitable[T]], when: Callable[[BaseException], bool]

@@ -158,6 +158,9 @@ class Controller:
                 await self._process(req)
             finally:
                 self.queue.done(req)
+            # A reconcile served from the cache never suspends; without this a worker would
+            # drain a whole resync while watches, probes and /metrics wait.
+            await asyncio.sleep(0)
 
     async def _process(self, req: Request) -> None:
         reconcile_id = str(uuid.uuid4())

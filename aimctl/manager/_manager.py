@@ -33,6 +33,7 @@ from prometheus_client import (
 )
 
 from aimctl.client import GVK, Client, ClusterConfig, EventRecorder, RestClient, RESTMapper
+from aimctl.client._recent import RecentWrites
 from aimctl.controller import Controller, ControllerBuilder
 from aimctl.informers import EventHandler, InformerFactory, SharedInformer
 from aimctl.manager._leader import LeaderElectionConfig, LeaderElector
@@ -111,6 +112,9 @@ class Manager:
         self._controllers: list[Controller] = []
         self._watches: list[tuple[GVK, EventHandler]] = []
         self._selectors: dict[GVK, str] = {}
+        self._recent = RecentWrites()  # read-your-own-writes, shared by this manager's clients
+        self._resolved: dict[GVK, list[SharedInformer]] = {}
+        self._synced = False
         self._recorders: list[EventRecorder] = []
         self._healthz: dict[str, Check] = {"ping": lambda: None}
         self._readyz: dict[str, Check] = {"informers-synced": self._informers_synced}
@@ -141,6 +145,7 @@ class Manager:
             self,
             field_manager=field_manager,
             sync_timeout=self.cache_sync_timeout,
+            recent=self._recent,
         )
 
     def event_recorder(self, reporting_controller: str) -> EventRecorder:
@@ -160,14 +165,20 @@ class Manager:
         """The shared informers serving ``gvk``: one per watched namespace, or one cluster-wide
         (cluster-scoped kinds are always watched cluster-wide). Raises ``NoKindMatch`` when the
         server does not serve the kind (a CRD not installed)."""
+        known = self._resolved.get(gvk)
+        if known is not None:
+            return known  # on every cached read: worth skipping discovery and the factory
         resource = await self.mapper.resource_for(gvk)
         selector = self._selectors.get(gvk)
         if self.namespaces is None or not resource.namespaced:
-            return [self.informers.informer(gvk, label_selector=selector)]
-        return [
-            self.informers.informer(gvk, namespace=ns, label_selector=selector)
-            for ns in self.namespaces
-        ]
+            informers = [self.informers.informer(gvk, label_selector=selector)]
+        else:
+            informers = [
+                self.informers.informer(gvk, namespace=ns, label_selector=selector)
+                for ns in self.namespaces
+            ]
+        self._resolved[gvk] = informers
+        return informers
 
     def cache_only(self, gvk: GVK, label_selector: str) -> None:
         """Cache only objects of ``gvk`` matching ``label_selector`` (controller-runtime's
@@ -203,8 +214,11 @@ class Manager:
         return list(self._controllers)
 
     def _informers_synced(self) -> str | None:
-        if not self._started:
-            return "not started"
+        if not self._synced:
+            pending = [
+                f"{i.kind} ({i.scope})" for i in self.informers.informers if not i.has_synced
+            ]
+            return f"waiting for {', '.join(pending) or 'the informers to start'}"
         pending = [f"{i.kind} ({i.scope})" for i in self.informers.informers if not i.has_synced]
         return f"waiting for {', '.join(pending)}" if pending else None
 
@@ -230,6 +244,7 @@ class Manager:
                     informer.add_handler(handler)
             await self.informers.start()
             await self._wait_for_sync()
+            self._synced = True
             log.info("Caches synced", informers=len(self.informers.informers))
             if self.leader_election is not None:
                 self.elector = LeaderElector(self.rest, self.leader_election)

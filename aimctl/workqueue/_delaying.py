@@ -130,8 +130,11 @@ class DelayingQueue(BaseQueue[K]):
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = math.inf
-        self._release_due(self._now())
-        self._arm_timer()
+        try:
+            self._release_due(self._now())
+        finally:
+            # Re-armed even if releasing raised: an unarmed timer would strand every delayed key.
+            self._arm_timer()
 
     def _before_wait(self) -> None:
         if self._waiting and self._timer is None:
