@@ -113,7 +113,7 @@ class AIMKVCacheStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Progressing and Failure, with reasons and messages.",
+        description="Ready, Progressing and StorageReady, with reasons and messages.",
         json_schema_extra=CONDITIONS_LIST_SCHEMA,
     )
     replicas: int | None = Field(
