@@ -631,6 +631,17 @@ def render(
                 )
         if ratios:
             lines += ["", "Ratios of the medians: " + "; ".join(ratios) + "."]
+        floors = [
+            f"{s.peer} {fmt_seconds((s.cpu_seconds + s.server_cpu_seconds) / 2)} "
+            f"(converge {fmt_seconds(s.seconds)})"
+            for s in rows
+            if s.cpu_seconds is not None and s.server_cpu_seconds is not None
+        ]
+        if floors:
+            lines += [
+                "",
+                "Two-core floor, (CPU s + server CPU s) / 2: " + "; ".join(floors) + ".",
+            ]
         if paired:
             lines += [
                 "",
@@ -724,6 +735,16 @@ TUNING_NOTES = (
     "varying load); 32 is used. More workers do not help once the API server is saturated.",
     "Ceiling concurrency 128 and 256 were not reliably faster than 64 (17.2 s and 38.3 s in "
     "single runs under load); 64 is used.",
+    "What bounds it: the machine's two cores. At N = 1000 etcd and kube-apiserver use "
+    "28-32 s of CPU whichever peer drives them, so each run's wall time sits within about 10% "
+    "of its two-core floor above: the peers differ by their own CPU, which competes with the "
+    "server's. aimctl's extra CPU over the ceiling (about 2x) is its informers (decoding, "
+    "freezing and indexing every watch event of the caches and their children: the ceiling "
+    "watches nothing) and the reconcile around the same writes (pydantic validation of the "
+    "cache, the applied-subset comparison, status building); py-spy (`--profile DIR`, then "
+    "`python -m bench._profile`) puts about 60% of its busy samples in aiohttp, TLS and "
+    "the event loop sending the same requests as the ceiling. More workers do not help (see "
+    "the tuning note); less CPU per event does.",
     "kopf: a careful user keeps worker_limit unlimited, stores progress and the diff base in "
     "annotations (a structural schema prunes kopf's status fields), posts only its own Event "
     "(posting level WARNING), retries handler errors after 1 s, reads children from "

@@ -24,35 +24,24 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from aimctl.api._structural import ALLOWED_KEYWORDS
+
 __all__ = ["SchemaError", "to_structural"]
 
 Schema = dict[str, Any]
 
-# Keywords of apiextensions.k8s.io/v1 JSONSchemaProps that may pass through unchanged.
-_PASS_THROUGH = frozenset(
-    {
-        "description",
-        "type",
-        "format",
-        "maximum",
-        "minimum",
-        "maxLength",
-        "minLength",
-        "pattern",
-        "maxItems",
-        "minItems",
-        "multipleOf",
-        "enum",
-        "maxProperties",
-        "minProperties",
-        "x-kubernetes-int-or-string",
-        "x-kubernetes-list-type",
-        "x-kubernetes-list-map-keys",
-        "x-kubernetes-map-type",
-        "x-kubernetes-validations",
-        "x-kubernetes-embedded-resource",
-    }
-)
+# Keywords of apiextensions.k8s.io/v1 JSONSchemaProps that may pass through unchanged: every
+# allowed one except those _convert rewrites.
+_PASS_THROUGH = ALLOWED_KEYWORDS - {
+    "default",
+    "exclusiveMaximum",
+    "exclusiveMinimum",
+    "required",
+    "items",
+    "anyOf",
+    "properties",
+    "additionalProperties",
+}
 _DROPPED = frozenset({"title", "$defs", "examples"})
 _NULL = {"type": "null"}
 

@@ -11,6 +11,9 @@ Guarantees:
   object; once the cache catches up (or is newer) the entry is dropped.
 - It is never used when the cache does not have the object at all, so a deletion is never hidden
   (the price: a write right after a create may see "absent" once more, and re-apply).
+- An entry is forgotten as soon as the object's informer delivers that version or a newer one
+  (``forget_when_seen`` gives the handler the manager attaches to its informers), or the object
+  is deleted; so it holds only the writes still in flight, not the last write of every object.
 - At most ``capacity`` entries; the oldest are forgotten first.
 """
 
@@ -61,5 +64,41 @@ class RecentWrites:
         del self._objects[key]  # the cache has caught up
         return cached
 
+    def forget_when_seen(self, gvk: GVK) -> _Seen:
+        """An informer event handler for ``gvk`` that drops entries once the cache has them."""
+        return _Seen(self, gvk)
+
+    def _seen(self, gvk: GVK, obj: Mapping[str, Any], *, deleted: bool = False) -> None:
+        m = obj.get("metadata") or {}
+        key = (gvk, str(m.get("namespace") or ""), str(m.get("name") or ""))
+        mine = self._objects.get(key)
+        if mine is None:
+            return
+        ours, theirs = _rv(mine), _rv(obj)
+        if deleted or ours is None or theirs is None or theirs >= ours:
+            del self._objects[key]
+
     def __len__(self) -> int:
         return len(self._objects)
+
+
+class _Seen:
+    """The informer-side half of :class:`RecentWrites` (an ``aimctl.informers.EventHandler``)."""
+
+    __slots__ = ("_gvk", "_recent")
+
+    def __init__(self, recent: RecentWrites, gvk: GVK) -> None:
+        self._recent = recent
+        self._gvk = gvk
+
+    def on_add(self, obj: Object, is_initial_list: bool) -> None:
+        self._recent._seen(self._gvk, obj)
+
+    def on_update(self, old: Object, new: Object) -> None:
+        self._recent._seen(self._gvk, new)
+
+    def on_delete(self, obj: object) -> None:
+        # A tombstone (DeletedFinalStateUnknown) carries the last cached state as ``.obj``.
+        final = getattr(obj, "obj", obj)
+        if isinstance(final, Mapping):
+            self._recent._seen(self._gvk, final, deleted=True)

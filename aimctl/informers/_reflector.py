@@ -21,8 +21,13 @@ State machine (client-go's ``tools/cache/reflector.go`` semantics, kube-rs's sha
 Recovery:
 - 410 Gone on a watch: relist (immediately if the watch had been up at least
   ``min_watch_duration``, else after a backoff).
+- The inactivity deadline on a watch: re-open at once from the last resourceVersion (logged
+  at info, counted as ``stalled``). A bookmark carries the newest resourceVersion the API
+  server has seen for the kind and is sent only when it is newer than the watch's (apiserver
+  ``cacheWatcher.process``), so a kind nobody changes gets none and hits the deadline in
+  normal operation; the deadline itself keeps the attempts apart.
 - Anything else (connection refused or dropped, ``aiohttp.ClientPayloadError``, 429, 5xx,
-  401/403, ``NoKindMatch``, the inactivity deadline, a watch closed within
+  401/403, ``NoKindMatch``, the inactivity deadline on a list, a watch closed within
   ``min_watch_duration`` with no events): wait a backoff (0.8 s doubling to 30 s, jitter
   +0-100 %, reset after 2 min without failures; at least a 429's Retry-After), then resume:
   watch from the last resourceVersion, or list if none.
@@ -54,6 +59,7 @@ from aimctl.client import (
     TooManyRequests,
     TransportError,
     WatchEvent,
+    WatchStalled,
 )
 from aimctl.informers._events import (
     Apply,
@@ -256,10 +262,13 @@ class Reflector:
                     await self._sleep(delay)
             except RECOVERABLE as e:
                 self._count_error(e)
-                delay = self.backoff.next_delay()
+                # A kind nobody changes gets no bookmarks either, so its watch goes quiet: the
+                # deadline already spaced the attempts, re-open at once and without alarm.
+                quiet = isinstance(e, WatchStalled) and self._phase == "watch"
+                delay = 0.0 if quiet else self.backoff.next_delay()
                 if isinstance(e, TooManyRequests) and e.retry_after:
                     delay = max(delay, e.retry_after)
-                self._log.warning(
+                (self._log.info if quiet else self._log.warning)(
                     "list failed" if self._phase == "list" else "watch failed",
                     error=str(e),
                     error_type=type(e).__name__,
@@ -267,7 +276,8 @@ class Reflector:
                     resource_version=self._rv,
                 )
                 yield Failed(e, delay, self._phase)
-                await self._sleep(delay)
+                if delay:
+                    await self._sleep(delay)
 
     def _count_error(self, error: BaseException) -> None:
         if self._metrics is None:

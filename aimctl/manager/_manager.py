@@ -177,6 +177,11 @@ class Manager:
                 self.informers.informer(gvk, namespace=ns, label_selector=selector)
                 for ns in self.namespaces
             ]
+        known = self._resolved.get(gvk)
+        if known is not None:
+            return known  # resolved by a concurrent caller during discovery
+        for inf in informers:
+            inf.add_handler(self._recent.forget_when_seen(gvk))
         self._resolved[gvk] = informers
         return informers
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from aimctl.client import GVK
 from aimctl.client._recent import RecentWrites
+from aimctl.informers import DeletedFinalStateUnknown
 
 CM = GVK("", "v1", "ConfigMap")
 
@@ -51,3 +52,25 @@ def test_capacity_forgets_the_oldest() -> None:
     first = cm("1", "cache")
     first["metadata"]["name"] = "n0"
     assert recent.newest(CM, "ns", "n0", first)["data"]["k"] == "cache"
+
+
+def test_the_informer_handler_forgets_a_write_once_its_version_arrives() -> None:
+    recent = RecentWrites()
+    seen = recent.forget_when_seen(CM)
+    recent.remember(cm("12", "mine"))
+    seen.on_update(cm("10"), cm("11"))  # an older version: still in flight
+    assert len(recent) == 1
+    seen.on_update(cm("11"), cm("12"))  # ours arrived
+    assert len(recent) == 0
+    recent.remember(cm("14", "mine"))
+    seen.on_add(cm("15"), False)  # someone else's newer write
+    assert len(recent) == 0
+
+
+def test_the_informer_handler_forgets_deleted_objects_and_ignores_other_kinds() -> None:
+    recent = RecentWrites()
+    recent.remember(cm("12"))
+    recent.forget_when_seen(GVK("", "v1", "Secret")).on_update(cm("11"), cm("13"))
+    assert len(recent) == 1  # another kind's informer
+    recent.forget_when_seen(CM).on_delete(DeletedFinalStateUnknown("ns/a", cm("9")))
+    assert len(recent) == 0  # a deletion, even one noticed late, ends the overlay

@@ -231,6 +231,21 @@ async def test_server_errors_stalls_and_refusals_back_off_exponentially(
     assert fam.labels("v1/ConfigMap", "", "stalled").value == 1
 
 
+async def test_a_quiet_watch_is_reopened_at_once_from_its_resource_version(
+    server: FakeListerWatcher,
+) -> None:
+    async with Run(server) as run:
+        await until(lambda: server.open_streams == 1)
+        rv = server.watch_calls()[0]["resourceVersion"]
+        server.streams[0].fail(WatchStalled("nothing received for 70s"))
+        await until(lambda: len(server.watch_calls()) == 2)
+    assert run.sleep.delays == []  # no backoff: the deadline already spaced the attempts
+    assert server.watch_calls()[1]["resourceVersion"] == rv
+    assert [f.retry_in for f in run.of(Failed)] == [0.0]  # type: ignore[union-attr]
+    fam = run.metrics._families.watch_errors
+    assert fam.labels("v1/ConfigMap", "", "stalled").value == 1
+
+
 async def test_a_watch_closed_at_once_without_events_counts_as_a_failure(
     server: FakeListerWatcher,
 ) -> None:
