@@ -310,8 +310,8 @@ class Profiler:
     def start(self, pid: int, out: Path) -> None:
         self.out = out
         self.proc = subprocess.Popen(
-            ["py-spy", "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
-             "--output", str(out), "--nonblocking"],
+            [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid),
+             "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -738,13 +738,15 @@ TUNING_NOTES = (
     "What bounds it: the machine's two cores. At N = 1000 etcd and kube-apiserver use "
     "28-32 s of CPU whichever peer drives them, so each run's wall time sits within about 10% "
     "of its two-core floor above: the peers differ by their own CPU, which competes with the "
-    "server's. aimctl's extra CPU over the ceiling (about 2x) is its informers (decoding, "
-    "freezing and indexing every watch event of the caches and their children: the ceiling "
-    "watches nothing) and the reconcile around the same writes (pydantic validation of the "
-    "cache, the applied-subset comparison, status building); py-spy (`--profile DIR`, then "
-    "`python -m bench._profile`) puts about 60% of its busy samples in aiohttp, TLS and "
-    "the event loop sending the same requests as the ceiling. More workers do not help (see "
-    "the tuning note); less CPU per event does.",
+    "server's. aimctl uses about 2x the ceiling's CPU. py-spy (`--profile DIR`, then "
+    "`python -m bench._profile`) on a backlog run of 1000: about a third of aimctl's busy "
+    "samples are aiohttp and TLS sending and reading the same requests the ceiling makes "
+    "(most of the ceiling's CPU); the rest is what the ceiling does not do: the reconcile "
+    "around the writes (pydantic validation, the applied-subset comparison, status building; "
+    "about 15%), the informers decoding, freezing and indexing every watch event of the "
+    "caches and their children (about 10%; the ceiling watches nothing), start-up imports "
+    "(7%) and the event loop. More workers do not help (see the tuning note); less CPU per "
+    "event does.",
     "kopf: a careful user keeps worker_limit unlimited, stores progress and the diff base in "
     "annotations (a structural schema prunes kopf's status fields), posts only its own Event "
     "(posting level WARNING), retries handler errors after 1 s, reads children from "
