@@ -59,30 +59,26 @@ def ordered_sections(results_dir: Path) -> list[Path]:
     return known + [files[k] for k in sorted(files)]
 
 
+def _heading_level(line: str, fenced: bool) -> int:
+    return len(line) - len(line.lstrip("#")) if not fenced and line.startswith("#") else 0
+
+
 def normalize_headings(text: str, top: int = 2) -> str:
     """Shift a section's markdown headings so its highest becomes level ``top`` (sections are
     written as ``#`` or ``##`` pages of their own); fenced code is left alone."""
     lines = text.splitlines()
-    levels = []
+    levels: list[int] = []
     fenced = False
     for line in lines:
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and line.startswith("#"):
-            levels.append(len(line) - len(line.lstrip("#")))
-    if not levels:
+        fenced ^= line.startswith("```")
+        levels.append(_heading_level(line, fenced))
+    if not any(levels):
         return text
-    shift = top - min(levels)
-    out = []
-    fenced = False
-    for line in lines:
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            line = "#" * max(1, min(6, level + shift)) + line[level:]
-        out.append(line)
-    return "\n".join(out)
+    shift = top - min(lv for lv in levels if lv)
+    return "\n".join(
+        "#" * max(1, min(6, lv + shift)) + line[lv:] if lv else line
+        for line, lv in zip(lines, levels, strict=True)
+    )
 
 
 def render_page(results_dir: Path = RESULTS_DIR) -> str:
