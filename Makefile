@@ -16,13 +16,22 @@ PYTEST_ARGS ?=
 .PHONY: install control-plane lint test test-unit test-integration manifests check-manifests run dev dev-down \
         docker-build kind-up kind-down kind-load deploy undeploy bench clean
 
-$(BIN)/aimctl: pyproject.toml
+# Installs come from the hash-pinned locks in requirements/ (regenerate: bash requirements/lock.sh),
+# then aimctl itself, editable, with --no-deps (its dependencies are the locked ones) and
+# --no-build-isolation (the locked setuptools builds it, so nothing unhashed is fetched).
+# An aimctl.egg-info left in the checkout by an older setuptools would shadow the installed
+# metadata (entry points) whenever the repository root is on sys.path, so it goes first.
+PIP_LOCKED := $(BIN)/pip install -q --require-hashes
+PIP_EDITABLE := rm -rf aimctl.egg-info && $(BIN)/pip install -q --no-deps --no-build-isolation -e .
+
+$(BIN)/aimctl: pyproject.toml requirements/pip.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(PIP_LOCKED) -r requirements/pip.txt
+	$(PIP_LOCKED) -r requirements/dev.txt
+	$(PIP_EDITABLE)
 	touch $@
 
-install: $(BIN)/aimctl ## Create the virtualenv and install aimctl with its dev tools.
+install: $(BIN)/aimctl ## Create the virtualenv and install aimctl with its dev tools (from the lock).
 
 control-plane: ## Build (or find in ~/.cache/aimctl) the pinned kube-apiserver, etcd, kwok, ... binaries.
 	bash hack/control-plane.sh
@@ -75,7 +84,8 @@ undeploy: ## Remove everything `deploy` installed; AIM objects go first, while t
 	-$(KUBECTL) delete aimservices.aim.silogen.ai,aimkvcaches.aim.silogen.ai --all --all-namespaces --ignore-not-found --timeout=120s
 	$(KUBECTL) delete --ignore-not-found -k manifests/default
 
-bench: install control-plane ## Run every benchmark and rewrite docs/benchmarks.md.
+bench: install control-plane ## Add the bench extras (kopf, psutil, py-spy), run every benchmark, rewrite docs/benchmarks.md.
+	$(PIP_LOCKED) -r requirements/bench.txt
 	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/python -m bench
 
 clean: dev-down

@@ -5,9 +5,10 @@
     python -m bench --render             # only rebuild the page from docs/bench-results/*.md
 
 Each benchmark is run as its own process (``python -m bench.<name>``), starts its own control
-plane and writes its own section, ``docs/bench-results/<name>.md``. The page is those sections
-in a fixed order (converge, steady, latency, workqueue, informer, then any others by name) under
-a header naming the machine and the date. Benchmarks whose module does not exist yet are skipped.
+plane (``imports`` needs none) and writes its own section, ``docs/bench-results/<name>.md``. The
+page is those sections in a fixed order (converge, steady, latency, workqueue, informer, webhook,
+imports, then any others by name) under a header naming the machine and the date. Benchmarks
+whose module does not exist yet are skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bench._harness import REPO, RESULTS_DIR, load_now
 
 __all__ = ["BENCHMARKS", "main", "normalize_headings", "render_page"]
 
-BENCHMARKS = ("converge", "steady", "latency", "workqueue", "informer")
+BENCHMARKS = ("converge", "steady", "latency", "workqueue", "informer", "webhook", "imports")
 PAGE = REPO / "docs" / "benchmarks.md"
 
 

@@ -544,6 +544,18 @@ MODE_TEXT = {
 }
 
 
+def _what_ran(results: Sequence[RunResult]) -> str:
+    """One line naming the cases this page was measured with (a partial run says so)."""
+    modes = list(dict.fromkeys("backlog" if r.backlog else "live" for r in results))
+    sizes = sorted({r.n for r in results})
+    peers = list(dict.fromkeys(r.peer for r in results))
+    runs = Counter((r.backlog, r.n, r.peer) for r in results)
+    return (
+        f"Measured here: {' and '.join(modes)}; N = {', '.join(map(str, sizes))}; peers "
+        f"{', '.join(peers)}; {max(runs.values(), default=0)} runs per peer and case."
+    )
+
+
 def render(
     results: Sequence[RunResult],
     machine: dict[str, str],
@@ -572,6 +584,8 @@ def render(
         "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()),
         "",
         "Peers: " + "; ".join(f"**{k}** {v}" for k, v in settings.describe().items()),
+        "",
+        _what_ran(results),
         "",
     ]
     for mode, n in dict.fromkeys((s.mode, s.n) for s in sums):

@@ -1,4 +1,5 @@
-"""Shared test configuration. Control-plane fixtures come from the aimctl.envtest pytest plugin.
+"""Shared test configuration. Control-plane fixtures come from the aimctl.envtest pytest plugin,
+loaded here on purpose: installing aimctl does not load it anywhere (no pytest11 entry point).
 
 ``--slow`` runs the long variants (tests marked ``slow``, e.g. the 2000-object reliability runs).
 Without it they are *deselected*, not skipped: under ``AIMCTL_REQUIRE_INTEGRATION=1`` the envtest
@@ -8,6 +9,8 @@ plugin fails a session in which an integration test was skipped.
 from __future__ import annotations
 
 import pytest
+
+pytest_plugins = ["aimctl.envtest.pytest_plugin"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -25,6 +25,7 @@ with no suffix, which silently changes the value; here the mantissa grows instea
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 from decimal import Decimal
 from enum import Enum
@@ -104,7 +105,15 @@ def parse(value: str | int) -> tuple[Decimal, Format]:
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidQuantityError(f"quantity must be a string or an integer, not {value!r}")
-    text = str(value)
+    # Memoised by text: a reconcile parses the same few quantities ("1Gi", "500m") again and
+    # again (validation, desired state, quota checks), ~3% of the operator's CPU in a
+    # 1000-cache converge (py-spy). The result is immutable. Keyed by the text, not ``value``,
+    # so that 1 and True-like ints never share an entry with anything but their own text.
+    return _parse_text(str(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str) -> tuple[Decimal, Format]:
     match = _GRAMMAR.fullmatch(text)
     if match is None:
         raise InvalidQuantityError(
@@ -178,9 +187,22 @@ def format_quantity(value: str | int | Decimal, fmt: Format | None = None) -> st
             raise InvalidQuantityError(f"{value} is not a finite number")
         with decimal.localcontext(_exact(len(value.as_tuple().digits))):
             amount, parsed_fmt = _round_up_to_nano(value), Format.DECIMAL_SI
+    elif fmt is None and isinstance(value, str | int) and not isinstance(value, bool):
+        # Memoised like ``parse``: the desired state formats the same few quantities on every
+        # reconcile. Keyed by the text (``str(value)`` is what ``parse`` reads).
+        return _format_text(str(value))
     else:
         amount, parsed_fmt = parse(value)
-    fmt = fmt or parsed_fmt
+    return _format(amount, fmt or parsed_fmt)
+
+
+@functools.lru_cache(maxsize=1024)
+def _format_text(text: str) -> str:
+    amount, fmt = parse(text)
+    return _format(amount, fmt)
+
+
+def _format(amount: Decimal, fmt: Format) -> str:
     if not amount:
         return "0"
     with decimal.localcontext(_exact(len(amount.as_tuple().digits))):

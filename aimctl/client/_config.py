@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import incluster_config, kube_config
+from kubernetes_asyncio.config.config_exception import ConfigException
 
 __all__ = ["ClusterConfig", "load_incluster", "load_kubeconfig"]
 
@@ -97,6 +98,12 @@ def _from_configuration(
     )
 
 
+def _require_file(path: str) -> None:
+    # Else kubernetes-asyncio reports a missing file as "Expected key current-context".
+    if not os.path.isfile(os.path.expanduser(path)):
+        raise ConfigException(f"kubeconfig {path} does not exist")
+
+
 def _default_kubeconfig_path() -> str:
     env = os.environ.get("KUBECONFIG", "")
     return env.split(os.pathsep)[0] if env else os.path.expanduser("~/.kube/config")
@@ -114,6 +121,7 @@ async def load_kubeconfig(path: str | None = None, context: str | None = None) -
     """
     if path is None:
         path = _default_kubeconfig_path()
+    _require_file(path)
     configuration = type.__call__(Configuration)
     loader = await kube_config.load_kube_config(
         config_file=path,

@@ -14,15 +14,19 @@
     │   ├── Gone              410    (reason "Expired"/"Gone": resourceVersion compacted; relist)
     │   ├── Invalid           422
     │   ├── TooManyRequests   429    (.retry_after from the Retry-After header or details)
-    │   └── ServerError       5xx
+    │   └── ServerError       5xx    (.retry_after, when the server asked for a wait)
     └── TransportError               no usable answer: connection refused/reset, TLS, timeout,
+        │                            truncated body (.request_sent: may the server have seen it?)
         └── WatchStalled             a watch that sent nothing (not even a bookmark) for too long
+
+    UnknownNamespace (LookupError)   a cached read of a namespace the cache does not watch
 
 Watch ``ERROR`` events carry a Status too and raise the same classes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "TooManyRequests",
     "TransportError",
     "Unauthorized",
+    "UnknownNamespace",
     "WatchStalled",
     "api_error_from_status",
 ]
@@ -52,8 +57,18 @@ class TransportError(ClientError):
     """The request got no usable HTTP answer (connection, TLS, timeout, truncated body).
 
     The underlying exception (usually an ``aiohttp.ClientError`` or ``TimeoutError``) is the
-    ``__cause__``. Always worth retrying with backoff.
+    ``__cause__``. Worth retrying with backoff when the request is idempotent, or when
+    ``request_sent`` is False.
+
+    Attributes:
+        request_sent: False only when the request certainly never reached the server (the
+            connection could not be opened); True when it may have been processed and only
+            the answer was lost, so resending a non-idempotent write could apply it twice.
     """
+
+    def __init__(self, message: str = "", *, request_sent: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
 
 
 class WatchStalled(TransportError):
@@ -69,6 +84,8 @@ class ApiError(ClientError):
         message: the server's human-readable message.
         details: the Status ``details`` (name, group, kind, causes, retryAfterSeconds) or None.
         method, path: the request that failed, when known (for error messages).
+        retry_after: seconds the server asked to wait (``Retry-After`` or
+            ``details.retryAfterSeconds``), when it said so; read for 429 and 5xx.
     """
 
     def __init__(
@@ -80,8 +97,10 @@ class ApiError(ClientError):
         *,
         method: str | None = None,
         path: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
+        self.retry_after = retry_after
         self.reason = reason
         self.message = message
         self.details = details
@@ -125,29 +144,28 @@ class Invalid(ApiError):
 
 
 class TooManyRequests(ApiError):
-    """429: throttled by API Priority and Fairness (or a 429 from an aggregated server).
-
-    Attributes:
-        retry_after: seconds the server asked to wait, when it said so.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        reason: str = "",
-        message: str = "",
-        details: dict[str, Any] | None = None,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(status, reason, message, details, method=method, path=path)
-        self.retry_after = retry_after
+    """429: throttled by API Priority and Fairness (or a 429 from an aggregated server)."""
 
 
 class ServerError(ApiError):
-    """5xx: the server (or etcd behind it) failed; retry with backoff."""
+    """5xx: the server (or etcd behind it) failed; retry idempotent requests with backoff."""
+
+
+class UnknownNamespace(LookupError):
+    """A cached read named a namespace the cache does not watch (the manager was given
+    ``namespaces=[...]``), so "not in the cache" would not mean "does not exist".
+
+    Read it live (``Client.get_live``), or watch that namespace too. Not an ``ApiError``: no
+    request was made.
+    """
+
+    def __init__(self, what: str, namespace: str, watched: Sequence[str]) -> None:
+        self.namespace = namespace
+        self.watched = tuple(watched)
+        super().__init__(
+            f"unable to read {what}: unknown namespace {namespace!r} for the cache "
+            f"(it watches {', '.join(sorted(watched))})"
+        )
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
@@ -198,12 +216,12 @@ def api_error_from_status(
         cls = AlreadyExists
     else:
         cls = _BY_STATUS.get(status, ApiError)
-    if cls is TooManyRequests:
-        retry_after = _retry_after(retry_after_header, details)
-        return TooManyRequests(
-            status, reason, message, details, method=method, path=path, retry_after=retry_after
-        )
-    return cls(status, reason, message, details, method=method, path=path)
+    retry_after = _retry_after(retry_after_header, details) if cls in _WAITS else None
+    return cls(status, reason, message, details, method=method, path=path, retry_after=retry_after)
+
+
+# Answers whose Retry-After the client honours (aimctl.client._retry).
+_WAITS: frozenset[type[ApiError]] = frozenset({TooManyRequests, ServerError})
 
 
 def _retry_after(header: str | None, details: dict[str, Any] | None) -> float | None:

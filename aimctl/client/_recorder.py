@@ -4,8 +4,13 @@ Guarantees:
 - A repeated event (same object, type, reason, action and note) within ``series_window`` seconds
   becomes a *series* on one Event object (``series.count``, ``series.lastObservedTime``), not a
   new object per occurrence, as client-go's events library does.
-- Recording never blocks or fails the caller: the write happens in a background task and errors
-  are logged. Call :meth:`aclose` on shutdown to flush pending writes.
+- Recording never blocks or fails the caller: :meth:`EventRecorder.event` queues the event and
+  one background task writes the queue in order; errors are logged.
+- Bounded, whatever the server does (client-go's broadcaster, k8s.io/client-go/tools/record/
+  event.go: ``maxQueuedEvents = 1000``, dropped beyond with a log; its correlator keeps an LRU
+  of ``maxLruCacheEntries = 4096``): at most ``queue_size`` events wait (more are dropped and
+  counted in ``dropped``), one writer task, at most ``cache_size`` series remembered.
+  Call :meth:`aclose` on shutdown to flush what is queued (within a deadline).
 
 ``kubectl describe`` shows these Events under the object (it lists events.k8s.io Events through
 the core API, with ``note`` as the message).
@@ -14,8 +19,10 @@ the core API, with ``note`` as the message).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,8 +53,30 @@ class _Series:
     last_write: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    regarding: Mapping[str, Any]
+    type_: EventType
+    reason: str
+    note: str
+    action: str
+
+
 class EventRecorder:
-    """Records Events as ``reporting_controller`` (e.g. ``aimkvcache-controller``)."""
+    """Records Events as ``reporting_controller`` (e.g. ``aimkvcache-controller``).
+
+    Args:
+        rest: the client that writes the Events.
+        reporting_controller: ``reportingController`` of every Event.
+        reporting_instance: ``reportingInstance``. Default: ``reporting_controller``.
+        series_window: seconds within which a repeat joins the previous Event's series.
+            Default: 360 (client-go's 6 minutes).
+        queue_size: events waiting to be written before new ones are dropped. Default: 1000.
+        cache_size: series remembered (least recently used forgotten). Default: 4096.
+
+    Attributes:
+        dropped: events dropped because the queue was full (or the recorder closed).
+    """
 
     def __init__(
         self,
@@ -56,16 +85,21 @@ class EventRecorder:
         *,
         reporting_instance: str = "",
         series_window: float = 360.0,
+        queue_size: int = 1000,
+        cache_size: int = 4096,
     ) -> None:
         self._rest = rest
         self.reporting_controller = reporting_controller
         self.reporting_instance = reporting_instance or reporting_controller
         self._window = series_window
-        self._series: dict[tuple[str, ...], _Series] = {}
-        # One write at a time per event key, so concurrent repeats join one series instead of
-        # racing to create two Events.
-        self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._cache_size = cache_size
+        self._series: OrderedDict[tuple[str, ...], _Series] = OrderedDict()  # LRU order
+        # One writer drains the queue in order, so a repeat always finds the series its
+        # predecessor created (no per-key locks, no task per event).
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
+        self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+        self.dropped = 0
 
     def event(
         self,
@@ -76,16 +110,51 @@ class EventRecorder:
         *,
         action: str = "Reconcile",
     ) -> None:
-        """Record an event about ``regarding`` (an object dict with apiVersion/kind/metadata)."""
-        task = asyncio.get_running_loop().create_task(
-            self._record(regarding, type_, reason, note[:_NOTE_MAX], action)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Record an event about ``regarding`` (an object dict with apiVersion/kind/metadata).
 
-    async def aclose(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        Must be called on the event loop (it starts the writer task on first use)."""
+        if self._closed:
+            self._drop(reason, "the recorder is closed")
+            return
+        try:
+            self._queue.put_nowait(_Pending(regarding, type_, reason, note[:_NOTE_MAX], action))
+        except asyncio.QueueFull:
+            self._drop(reason, "too many queued events")
+            return
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(
+                self._run(), name=f"event-recorder-{self.reporting_controller}"
+            )
+
+    def _drop(self, reason: str, why: str) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 100 == 0:  # a log line per burst, not per event
+            log.warning("Dropped event", reason=reason, why=why, dropped=self.dropped)
+
+    async def aclose(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Stop accepting events, write what is queued for at most ``timeout`` seconds, then
+        drop the rest and stop the writer. Closing twice is fine."""
+        self._closed = True
+        worker = self._worker
+        if worker is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._queue.join()
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._drop("", "not written before close")
+
+    async def _run(self) -> None:
+        while True:
+            p = await self._queue.get()
+            try:
+                await self._record(p.regarding, p.type_, p.reason, p.note, p.action)
+            finally:
+                self._queue.task_done()
 
     async def _record(
         self, regarding: Mapping[str, Any], type_: EventType, reason: str, note: str, action: str
@@ -93,11 +162,9 @@ class EventRecorder:
         m = regarding.get("metadata") or {}
         ns = m.get("namespace") or "default"
         key = (str(m.get("uid", "")), ns, str(m.get("name", "")), type_, reason, action, note)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            await self._record_locked(key, regarding, m, ns, type_, reason, note, action)
+        await self._write(key, regarding, m, ns, type_, reason, note, action)
 
-    async def _record_locked(
+    async def _write(
         self,
         key: tuple[str, ...],
         regarding: Mapping[str, Any],
@@ -111,6 +178,8 @@ class EventRecorder:
         now = time.monotonic()
         try:
             series = self._series.get(key)
+            if series is not None:
+                self._series.move_to_end(key)
             if series is not None and now - series.last_write < self._window:
                 series.count += 1
                 series.last_write = now
@@ -149,16 +218,10 @@ class EventRecorder:
                 "POST", f"/apis/events.k8s.io/v1/namespaces/{ns}/events", body=body
             )
             self._series[key] = _Series(name, ns, 1, now)
-            self._expire(now)
+            self._series.move_to_end(key)
+            while len(self._series) > self._cache_size:
+                self._series.popitem(last=False)
         except ApiError as err:
             log.warning("Failed to record event", reason=reason, error=str(err))
         except Exception as err:  # never let event recording break anything
             log.warning("Failed to record event", reason=reason, error=repr(err))
-
-    def _expire(self, now: float) -> None:
-        if len(self._series) > 4096:
-            for k in [k for k, s in self._series.items() if now - s.last_write >= self._window]:
-                del self._series[k]
-                lock = self._locks.get(k)
-                if lock is not None and not lock.locked():
-                    del self._locks[k]

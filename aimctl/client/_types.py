@@ -41,10 +41,19 @@ class GVK:
     @classmethod
     def from_api_version(cls, api_version: str, kind: str) -> GVK:
         """``GVK.from_api_version("apps/v1", "Deployment")``; ``"v1"`` is the core group."""
+        if cls is GVK:
+            # Every write and every remembered answer names its kind: a frozen dataclass costs
+            # ~1 us to build, a dict lookup nothing (the same few kinds, py-spy converge).
+            known = _KNOWN.get((api_version, kind))
+            if known is not None:
+                return known
         group, sep, version = api_version.rpartition("/")
         if not version or (sep and not group):
             raise ValueError(f"malformed apiVersion {api_version!r}")
-        return cls(group, version, kind)
+        gvk = cls(group, version, kind)
+        if cls is GVK and len(_KNOWN) < _MAX_KNOWN:
+            _KNOWN[(api_version, kind)] = gvk
+        return gvk
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> GVK:
@@ -61,6 +70,11 @@ class GVK:
 
     def __str__(self) -> str:
         return f"{self.api_version}/{self.kind}"
+
+
+# GVKs built by ``from_api_version``, by (apiVersion, kind); bounded, as kinds come from data.
+_KNOWN: dict[tuple[str, str], GVK] = {}
+_MAX_KNOWN = 4096
 
 
 @dataclass(frozen=True, slots=True)

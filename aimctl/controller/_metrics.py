@@ -1,4 +1,10 @@
-"""controller-runtime's controller metrics, with its exact names, labels and buckets."""
+"""controller-runtime's controller metrics, with its exact names, labels and buckets.
+
+Two more are ours (controller-runtime crashes the process where we count and recover):
+``aimctl_controller_handler_errors_total{controller}`` (an event handler's predicate or mapper
+raised; the event is retried, see ``_handlers``) and
+``aimctl_controller_worker_restarts_total{controller}`` (a worker task died and was restarted).
+"""
 
 from __future__ import annotations
 
@@ -65,6 +71,16 @@ class ControllerMetrics:
             "Number of currently used workers per controller",
             [c],
         )
+        self.handler_errors = CounterFamily(
+            "aimctl_controller_handler_errors",
+            "Exceptions raised by a controller's event predicates and mappers",
+            [c],
+        )
+        self.worker_restarts = CounterFamily(
+            "aimctl_controller_worker_restarts",
+            "Worker tasks that died and were restarted, per controller",
+            [c],
+        )
 
     def families(self) -> list[CounterFamily | GaugeFamily | HistogramFamily]:
         return [
@@ -76,6 +92,8 @@ class ControllerMetrics:
             self.time,
             self.max_concurrent,
             self.active_workers,
+            self.handler_errors,
+            self.worker_restarts,
         ]
 
 

@@ -18,7 +18,9 @@ __all__ = [
     "Predicate",
     "PredicateFuncs",
     "and_",
+    "annotation_changed",
     "generation_changed",
+    "label_changed",
     "label_selector",
     "not_",
     "or_",
@@ -72,6 +74,23 @@ def resource_version_changed() -> Predicate:
     return PredicateFuncs(
         on_update=lambda old, new: (
             meta(old).get("resourceVersion") != meta(new).get("resourceVersion")
+        )
+    )
+
+
+def label_changed() -> Predicate:
+    """Pass updates only when ``metadata.labels`` changed (controller-runtime's
+    LabelChangedPredicate); creates and deletes pass, resyncs do not. Absent and empty labels
+    are the same (Go's DeepEqual tells nil from empty; JSON round trips do not keep that)."""
+    return PredicateFuncs(on_update=lambda old, new: labels_of(old) != labels_of(new))
+
+
+def annotation_changed() -> Predicate:
+    """Pass updates only when ``metadata.annotations`` changed (controller-runtime's
+    AnnotationChangedPredicate); creates and deletes pass, resyncs do not."""
+    return PredicateFuncs(
+        on_update=lambda old, new: (
+            (meta(old).get("annotations") or {}) != (meta(new).get("annotations") or {})
         )
     )
 

@@ -8,8 +8,13 @@ object missing, not a "delete event"; after many updates it runs once and sees t
 Outcomes of ``reconcile`` and what the controller does with them:
 
 - returns ``Result()`` (or ``None``): done; the key's failure count is reset.
-- returns ``Result(requeue_after=d)``: reconcile again after ``d`` seconds; the failure count is
-  reset (use this for polling something the cache cannot watch).
+- returns ``Result(requeue_after=d)`` with ``d > 0``: reconcile again after ``d`` seconds; the
+  failure count is reset (use this for polling something the cache cannot watch).
+  ``requeue_after=0`` means "not set", as in controller-runtime: it is *not* "again at once",
+  which would be an unthrottled loop.
+- returns ``Result(requeue=True)``: reconcile again through the rate limiter (per-key backoff
+  grows, as after an error, but nothing is logged or counted as an error). Prefer
+  ``requeue_after``; controller-runtime deprecates ``Requeue`` for the same reason.
 - raises :class:`TerminalError`: logged and counted, never retried; only a new event for the key
   runs it again (use it for input that cannot succeed until the user changes it).
 - raises anything else: logged with its traceback, counted, and retried with per-key exponential
@@ -41,10 +46,15 @@ class Result:
     """What to do after a successful reconcile.
 
     ``requeue_after``: seconds after which to reconcile again even without an event; ``None``
-    means wait for the next event.
+    or ``0`` means wait for the next event (only a positive delay requeues). It takes
+    precedence over ``requeue``.
+
+    ``requeue``: reconcile again after the key's rate-limited backoff (which keeps growing
+    while a reconciler keeps asking): controller-runtime's ``Result.Requeue``.
     """
 
     requeue_after: float | None = None
+    requeue: bool = False
 
     def __post_init__(self) -> None:
         if self.requeue_after is not None and self.requeue_after < 0:

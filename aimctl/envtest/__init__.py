@@ -10,6 +10,7 @@ and the pid helpers below let other commands stop what they started, by pid and 
 from aimctl.envtest._binaries import (
     Assets as Assets,
     BinariesNotFound as BinariesNotFound,
+    BinariesTampered as BinariesTampered,
     default_cache_dir as default_cache_dir,
     find_assets as find_assets,
 )
@@ -17,6 +18,7 @@ from aimctl.envtest._controlplane import (
     ControlPlane as ControlPlane,
     User as User,
 )
+from aimctl.envtest._crds import permissive_crd as permissive_crd
 from aimctl.envtest._full import (
     KWOK_PROVISIONER as KWOK_PROVISIONER,
     NODE_NAME as NODE_NAME,
@@ -29,13 +31,18 @@ from aimctl.envtest._process import (
     log_tail as log_tail,
     pid_alive as pid_alive,
     process_start_time as process_start_time,
+    run_kubectl as run_kubectl,
     stop_pid as stop_pid,
 )
 from aimctl.envtest._rest import ApiError as ApiError, SyncClient as SyncClient
 from aimctl.envtest._state import (
     ClusterState as ClusterState,
+    ProcessRecord as ProcessRecord,
+    read_records as read_records,
     read_state as read_state,
     stop_detached as stop_detached,
+    stop_records as stop_records,
+    write_records as write_records,
     write_state as write_state,
 )
 from aimctl.envtest._versions import (
@@ -54,9 +61,11 @@ __all__ = [
     "ApiError",
     "Assets",
     "BinariesNotFound",
+    "BinariesTampered",
     "ClusterState",
     "ControlPlane",
     "ManagedProcess",
+    "ProcessRecord",
     "ProcessStartError",
     "SyncClient",
     "User",
@@ -64,10 +73,15 @@ __all__ = [
     "find_assets",
     "kwok_storage_class",
     "log_tail",
+    "permissive_crd",
     "pid_alive",
     "process_start_time",
+    "read_records",
     "read_state",
+    "run_kubectl",
     "stop_detached",
     "stop_pid",
+    "stop_records",
+    "write_records",
     "write_state",
 ]

@@ -14,10 +14,17 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ModuleNotFoundError as err:  # an optional dependency: say which extra brings it
+    if err.name != "cryptography":
+        raise
+    raise ModuleNotFoundError(
+        "aimctl.envtest needs the 'envtest' extra: pip install 'aimctl[envtest]'", name=err.name
+    ) from err
 
 __all__ = ["CertificateAuthority", "KeyPair", "service_account_key_pair"]
 

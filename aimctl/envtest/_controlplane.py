@@ -34,7 +34,7 @@ from aimctl.envtest._full import (
 )
 from aimctl.envtest._kubeconfig import write_kubeconfig
 from aimctl.envtest._ports import LOOPBACK
-from aimctl.envtest._process import ManagedProcess, ProcessStartError, port_conflict
+from aimctl.envtest._process import ManagedProcess, ProcessStartError, port_conflict, run_kubectl
 from aimctl.envtest._rest import ApiError, SyncClient
 
 __all__ = ["DEFAULT_START_TIMEOUT", "ControlPlane", "User", "start_timeout_from_env"]
@@ -387,13 +387,8 @@ class ControlPlane:
         kubectl = self.assets.path("kubectl")
         if not os.access(kubectl, os.X_OK):
             raise BinariesNotFound(f"no kubectl at {kubectl}; run `make control-plane`")
-        return subprocess.run(
-            [str(kubectl), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
+        return run_kubectl(
+            kubectl, self.kubeconfig, *args, input=input, check=check, timeout=timeout
         )
 
     def create_namespace(self, name: str | None = None, *, prefix: str = "test-") -> str:

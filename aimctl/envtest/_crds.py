@@ -17,7 +17,7 @@ import yaml
 
 from aimctl.envtest._rest import ApiError, SyncClient
 
-__all__ = ["CRD_PATH", "crd_documents", "install_crds"]
+__all__ = ["CRD_PATH", "crd_documents", "install_crds", "permissive_crd"]
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -98,3 +98,23 @@ def _crd_ready(client: SyncClient, doc: Mapping[str, Any]) -> bool:
         except ApiError:
             return False
     return True
+
+
+def permissive_crd(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The same CRD with no validation at all: spec and status keep anything. Install it,
+    store objects, then install the real CRD: the objects are then as an older schema (or a
+    write around validation) left them, which is what a controller must survive."""
+    out: dict[str, Any] = copy.deepcopy(dict(doc))
+    for version in out["spec"]["versions"]:
+        version["schema"] = {
+            "openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {"x-kubernetes-preserve-unknown-fields": True},
+                    "status": {"x-kubernetes-preserve-unknown-fields": True},
+                },
+            }
+        }
+        version.pop("subresources", None)
+        version.pop("additionalPrinterColumns", None)
+    return out

@@ -31,6 +31,7 @@ __all__ = [
     "pid_alive",
     "port_conflict",
     "process_start_time",
+    "run_kubectl",
     "stop_pid",
 ]
 
@@ -39,12 +40,14 @@ POLL_INTERVAL = 0.1
 
 
 class ProcessStartError(RuntimeError):
-    """A child exited or did not become ready in time. ``log`` holds the tail of its output."""
+    """A child exited or did not become ready in time. ``log`` holds the tail of its output;
+    ``returncode`` is the child's exit status when it exited (None when it timed out)."""
 
-    def __init__(self, message: str, *, name: str, log: str) -> None:
+    def __init__(self, message: str, *, name: str, log: str, returncode: int | None = None) -> None:
         super().__init__(f"{message}\n--- last lines of {name}'s output ---\n{log}")
         self.name = name
         self.log = log
+        self.returncode = returncode
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
@@ -83,6 +86,33 @@ def pid_alive(pid: int, start_time: int | None = None) -> bool:
     """Whether ``pid`` runs (and, given ``start_time``, is still the same process)."""
     now = process_start_time(pid)
     return now is not None and (start_time is None or now == start_time)
+
+
+def run_kubectl(
+    kubectl: Path,
+    kubeconfig: Path,
+    *args: str,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 60.0,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``kubectl --kubeconfig=KUBECONFIG ARGS`` to completion, output captured as text.
+
+    The one kubectl runner of the harness: ``ControlPlane.kubectl`` for a cluster this process
+    started, ``aimctl dev`` for one it finds by its kubeconfig.
+
+    Raises:
+        subprocess.CalledProcessError: kubectl failed and ``check`` is set.
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+    """
+    return subprocess.run(
+        [str(kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+    )
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -183,6 +213,7 @@ class ManagedProcess:
                     f"{self.name} exited with code {code} while starting",
                     name=self.name,
                     log=self.log_tail(),
+                    returncode=code,
                 )
             try:
                 if probe():

@@ -1,5 +1,13 @@
 """pytest plugin: control-plane fixtures, automatic markers and the "no silent skips" rule.
 
+Opt-in (an installed aimctl never loads it into other projects' pytest runs)::
+
+    pytest -p aimctl.envtest.pytest_plugin            # or, in the top-level conftest.py:
+    pytest_plugins = ["aimctl.envtest.pytest_plugin"]
+
+It needs the ``envtest`` extra (``pip install 'aimctl[envtest]'``) and registers the two markers
+it applies, so it works under ``--strict-markers`` without the project declaring them.
+
 Fixtures (all synchronous, so they work with any event-loop scope; tests build their own async
 clients from ``cp.kubeconfig``):
 
@@ -36,6 +44,7 @@ from aimctl.envtest._binaries import BinariesNotFound
 from aimctl.envtest._controlplane import ControlPlane
 
 __all__ = [
+    "MARKERS",
     "REQUIRE_ENV",
     "ControlPlaneFactory",
     "control_plane",
@@ -47,6 +56,12 @@ __all__ = [
 ]
 
 REQUIRE_ENV = "AIMCTL_REQUIRE_INTEGRATION"
+# The markers this plugin applies, registered in pytest_configure (a project may declare them too;
+# pytest keeps both lines, which is harmless).
+MARKERS: Mapping[str, str] = {
+    "integration": "needs a real kube-apiserver (added by aimctl.envtest.pytest_plugin)",
+    "full": "needs the full local control plane (added by aimctl.envtest.pytest_plugin)",
+}
 _FULL_FIXTURES = frozenset({"full_control_plane", "full_namespace"})
 _INTEGRATION_FIXTURES = frozenset({"control_plane", "namespace", "control_plane_factory"})
 
@@ -191,6 +206,8 @@ class _RequireIntegration:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    for name, help_text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {help_text}")
     if _required():
         config.pluginmanager.register(_RequireIntegration(config), "aimctl-require-integration")
 

@@ -2,8 +2,10 @@
 
 Reconcilers read from memory and the API server sees one list and one watch per kind and scope.
 Start with ``InformerFactory(rest, mapper)``, ``factory.informer(gvk)``, ``add_handler`` and
-``informer.store``. The pieces are usable on their own: ``Reflector`` (list/watch state machine,
-no cache), ``Store`` (indexed, one writer), ``SharedInformer`` (fan-out, resync, sync state).
+``informer.store``; narrow or reshape a kind's cache with ``ByObject`` (namespaces, label and
+field selectors, transform, resync period, metadata only). The pieces are usable on their own:
+``Reflector`` (list/watch state machine, no cache), ``Store`` (indexed, one writer),
+``SharedInformer`` (fan-out, resync, sync state).
 """
 
 from aimctl.informers._events import (
@@ -48,6 +50,7 @@ from aimctl.informers._metrics import (
     InformerMetrics as InformerMetrics,
     InformerMetricSet as InformerMetricSet,
 )
+from aimctl.informers._options import ByObject as ByObject
 from aimctl.informers._reflector import (
     INITIAL_EVENTS_END as INITIAL_EVENTS_END,
     EventStream as EventStream,
@@ -56,12 +59,17 @@ from aimctl.informers._reflector import (
     ReflectorOptions as ReflectorOptions,
 )
 from aimctl.informers._selectors import (
+    FieldRequirement as FieldRequirement,
+    FieldSelector as FieldSelector,
+    FieldSelectorLike as FieldSelectorLike,
     LabelSelector as LabelSelector,
     Requirement as Requirement,
     SelectorLike as SelectorLike,
+    to_field_selector as to_field_selector,
     to_selector as to_selector,
 )
 from aimctl.informers._store import (
+    IndexFuncError as IndexFuncError,
     Store as Store,
     StoreWriter as StoreWriter,
     object_key as object_key,
@@ -82,16 +90,21 @@ __all__ = [
     "NAMESPACE_INDEX",
     "OWNER_UID_INDEX",
     "Apply",
+    "ByObject",
     "Delete",
     "DeletedFinalStateUnknown",
     "EventHandler",
     "EventStream",
     "Failed",
+    "FieldRequirement",
+    "FieldSelector",
+    "FieldSelectorLike",
     "FrozenDict",
     "FrozenList",
     "FuncHandler",
     "HandlerRegistration",
     "IndexFunc",
+    "IndexFuncError",
     "InformerFactory",
     "InformerMetricSet",
     "InformerMetrics",
@@ -123,5 +136,6 @@ __all__ = [
     "strip_last_applied",
     "strip_managed_fields",
     "thaw",
+    "to_field_selector",
     "to_selector",
 ]

@@ -39,7 +39,11 @@ class EventHandler(Protocol):
         - ``on_update(old, new)``: ``old is new`` for a resync replay (no API call made).
         - ``on_delete(obj)``: ``obj`` is the final object, or a ``DeletedFinalStateUnknown``
           when a relist found it gone.
-        - Objects are read-only (frozen); exceptions are logged and counted, never propagated.
+        - Objects are read-only (frozen).
+        - An exception raised by a callback is logged with its traceback at error level and
+          counted (``aimctl_informer_handler_errors_total{kind,scope}``), never propagated:
+          the informer, the other handlers and later events carry on, but that event is not
+          delivered to this handler again (a resync, if set, replays the cache to it later).
 
     Caller obligations (the handler's):
         Return quickly and never await or call the API server: map the event to keys and

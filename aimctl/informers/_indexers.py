@@ -1,8 +1,9 @@
 """Index functions: map an object to the values it is found under in a secondary index.
 
-Owns nothing; pure functions of an object. The store calls them on every insert and update
-(so they must be cheap and must not raise; one that raises indexes the object under nothing
-and is logged). Index values are plain strings; a value is looked up exactly.
+Owns nothing; pure functions of an object. The store calls them on every insert and update,
+so they must be cheap and must not raise: one that raises (or yields a non-string) is a bug,
+and the store refuses the write with ``IndexFuncError`` rather than lose the index entry
+(client-go panics; see ``_store``). Index values are plain strings, looked up exactly.
 
 Shipped: ``namespace`` (always installed by the store), controller owner UID, any owner UID,
 one label's value, and a dotted field path.

@@ -3,6 +3,18 @@
 Owns the store writer, the handler registrations and the sync state of one (kind, scope).
 Fed by a ``Reflector`` over a ``ListerWatcher``; feeds event handlers (which enqueue keys) and
 store readers (reconcilers, the cache-backed client).
+
+Failures in user code, and what each costs (every one is logged with its traceback at error
+level and counted on ``aimctl_informer_*_errors_total{kind,scope}``):
+
+- An event handler raises: that handler misses that one event (no re-delivery; other handlers
+  and later events are unaffected; a resync period, if set, replays the cache to it later).
+- The transform raises: the object is stored as received (untransformed).
+- An index function raises: the store refuses the write (``IndexFuncError``: an object is
+  never cached without its index entries), and the informer relists after a backoff so the
+  object is delivered again; a first list that hits one never syncs, and ``wait_for_sync``
+  fails at once naming the index and the object. client-go panics instead
+  (tools/cache/thread_safe_store.go): both are loud, neither loses an index entry silently.
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from aimctl.informers._frozen import freeze
 from aimctl.informers._handlers import DeletedFinalStateUnknown, EventHandler
 from aimctl.informers._metrics import InformerMetrics, InformerMetricSet
 from aimctl.informers._reflector import ListerWatcher, Reflector, ReflectorOptions
-from aimctl.informers._store import Store, object_key
+from aimctl.informers._store import IndexFuncError, Store, object_key
 from aimctl.informers._transforms import Transform, strip_managed_fields
 
 __all__ = ["HandlerRegistration", "InformerSyncError", "SharedInformer", "scope_label"]
@@ -39,13 +51,24 @@ __all__ = ["HandlerRegistration", "InformerSyncError", "SharedInformer", "scope_
 log = structlog.get_logger(__name__)
 
 
-def scope_label(namespace: str | None, label_selector: str | None) -> str:
-    """``""``, ``"namespace=<ns>"``, ``"labels=<selector>"`` or both joined by ``;``."""
+def scope_label(
+    namespace: str | None,
+    label_selector: str | None,
+    field_selector: str | None = None,
+    metadata_only: bool = False,
+) -> str:
+    """What an informer caches, for logs and metric labels: ``""`` (everything), else
+    ``namespace=<ns>``, ``labels=<selector>``, ``fields=<selector>``, ``metadata-only``
+    joined by ``;`` in that order."""
     parts = []
     if namespace:
         parts.append(f"namespace={namespace}")
     if label_selector:
         parts.append(f"labels={label_selector}")
+    if field_selector:
+        parts.append(f"fields={field_selector}")
+    if metadata_only:
+        parts.append("metadata-only")
     return ";".join(parts)
 
 
@@ -98,12 +121,14 @@ class SharedInformer:
           ``EventHandler`` for the add/update/delete and tombstone rules). A relist delivers
           only real differences: objects whose resourceVersion is unchanged produce no event.
         - ``has_synced`` turns True after the first complete list and stays True.
-        - Handler and transform exceptions are logged and counted and never stop the
-          informer; the reflector retries list/watch failures by itself.
+        - Handler, transform and index-function exceptions are logged and counted and never
+          stop the informer (see the module docstring for what each costs); the reflector
+          retries list/watch failures by itself.
 
     Caller obligations:
-        Handlers are synchronous, fast, and never call the API server. Add indexers before
-        reading by them (adding later indexes existing objects at once).
+        Handlers are synchronous, fast, and never call the API server. Transforms and index
+        functions are pure and do not raise. Add indexers before reading by them (adding
+        later indexes existing objects at once).
 
     Cancellation:
         ``stop()`` cancels the run task (closing the watch) and resync timers; the store keeps
@@ -114,6 +139,8 @@ class SharedInformer:
         transform: applied to each decoded object before it is frozen and stored; None for
             none. Default: ``strip_managed_fields``.
         options: reflector tuning (page size, timeouts, backoff, streaming list).
+        resync_period: the resync period of handlers added without one (client-go's
+            ``defaultEventHandlerResyncPeriod``). Default: None (no resync).
         metrics: metric families to add this informer's children to. Default: unexported.
         clock, sleep, rng: time, waiting and randomness (injectable for tests).
     """
@@ -124,6 +151,7 @@ class SharedInformer:
         *,
         transform: Transform | None = strip_managed_fields,
         options: ReflectorOptions | None = None,
+        resync_period: float | None = None,
         metrics: InformerMetrics | None = None,
         clock: Clock = MONOTONIC,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -133,7 +161,12 @@ class SharedInformer:
         self.kind = lister_watcher.kind
         self.namespace = lister_watcher.namespace
         self.label_selector = lister_watcher.label_selector
-        self.scope = scope_label(self.namespace, self.label_selector)
+        self.field_selector = lister_watcher.field_selector
+        self.metadata_only = lister_watcher.metadata_only
+        self.scope = scope_label(
+            self.namespace, self.label_selector, self.field_selector, self.metadata_only
+        )
+        self.resync_period = _check_resync(resync_period)
         self.store = Store()
         self._writer = self.store.writer()
         self._transform = transform
@@ -180,13 +213,16 @@ class SharedInformer:
         ``on_add(obj, is_initial_list=True)``, synchronously, before this returns.
 
         Args:
-            resync_period: if set, every ``resync_period`` seconds (x a random factor in
-                [0.9, 1.1)) replay the whole cache to this handler as ``on_update(o, o)``;
-                no API call. Minimum 1 s.
+            resync_period: every ``resync_period`` seconds (x a random factor in [0.9, 1.1))
+                replay the whole cache to this handler as ``on_update(o, o)``; no API call.
+                0 disables; minimum otherwise 1 s. Default: None, the informer's
+                ``resync_period``.
+
+        Raises:
+            ValueError: a resync period under 1 s (other than 0).
         """
-        if resync_period is not None and resync_period < 1.0:
-            raise ValueError("resync_period must be at least 1 second")
-        reg = HandlerRegistration(self, handler, resync_period)
+        period = self.resync_period if resync_period is None else _check_resync(resync_period)
+        reg = HandlerRegistration(self, handler, period)
         self._handlers = (*self._handlers, reg)
         if self._synced:
             for obj in list(self.store._items.values()):
@@ -269,6 +305,16 @@ class SharedInformer:
                     async with contextlib.aclosing(self.reflector.run()) as events:
                         async for event in events:
                             self._apply(event)
+                except IndexFuncError as e:
+                    # Re-deliver: a relist offers the object again (and again, loudly, until
+                    # the index function is fixed). The store was left consistent.
+                    delay = crashes.next_delay()
+                    self._last_error = e
+                    self._wake()
+                    self._log.exception(
+                        "index function failed; relisting", index=e.index, retry_in=delay
+                    )
+                    await self._sleep(delay)
                 except Exception as e:  # a bug; never let it kill the informer
                     delay = crashes.next_delay()
                     self._last_error = e
@@ -286,18 +332,19 @@ class SharedInformer:
 
         Args:
             timeout: seconds to wait; None waits forever.
-            fail_fast: raise at the first 401/403 instead of waiting out the timeout (the
-                informer keeps retrying in the background either way).
+            fail_fast: raise at the first 401/403 or ``IndexFuncError`` instead of waiting
+                out the timeout (the informer keeps retrying in the background either way).
 
         Raises:
             InformerSyncError: the timeout expired, or (``fail_fast``) the server refused the
-                list; the message names the kind, the scope and the server's reason.
+                list or an index function failed on a listed object; the message names the
+                kind, the scope and the reason.
         """
         try:
             async with asyncio.timeout(timeout):
                 while not self._synced:
                     error = self._last_error
-                    if fail_fast and isinstance(error, Unauthorized | Forbidden):
+                    if fail_fast and isinstance(error, Unauthorized | Forbidden | IndexFuncError):
                         raise InformerSyncError(
                             self.kind, self.scope, error, timed_out=False, detail="cannot sync"
                         )
@@ -342,8 +389,17 @@ class SharedInformer:
             try:
                 raw = self._transform(raw)
             except Exception:
+                self._metrics.transform_errors.value += 1
                 self._log.exception("transform raised; storing the object as received")
         return freeze(raw)
+
+    def _upsert(self, key: str, obj: Object) -> Object | None:
+        try:
+            return self._writer.upsert(key, obj)
+        except IndexFuncError as e:
+            self._metrics.index_errors.value += 1
+            self._log.error("index function failed; object not stored", index=e.index, key=key)
+            raise
 
     def _on_init_apply(self, raw: Object) -> None:
         if self._buffer is None:  # tolerate a missing Init
@@ -365,22 +421,27 @@ class SharedInformer:
         items = self.store._items
         # In list order: (None, new) for an add, (old, new) for an update.
         changes: list[tuple[Object | None, Object]] = []
+        failed: IndexFuncError | None = None
         for key, obj in buffer.items():
             old = items.get(key)
             if old is obj:
                 continue
-            self._writer.upsert(key, obj)
+            try:
+                self._upsert(key, obj)
+            except IndexFuncError as e:
+                failed = failed or e  # the others are applied and delivered; then relist
+                continue
             changes.append((old, obj))
         gone = [key for key in items if key not in buffer]
         deleted = [DeletedFinalStateUnknown(key, self._writer.delete(key) or {}) for key in gone]
-        if not self._synced:
+        if self._synced:
+            self._log.info("relisted", changed=len(changes), deleted=len(deleted))
+        elif failed is None:  # a list with a refused object does not sync the cache
             self._synced = True
             self._last_error = None
             self._metrics.synced.set(1)
             self._log.info("informer synced", objects=len(items))
             self._wake()
-        else:
-            self._log.info("relisted", changed=len(changes), deleted=len(deleted))
         for old, new in changes:
             if old is None:
                 self._notify("on_add", new, initial)
@@ -388,6 +449,8 @@ class SharedInformer:
                 self._notify("on_update", old, new)
         for tombstone in deleted:
             self._notify("on_delete", tombstone)
+        if failed is not None:
+            raise failed
 
     def _on_apply(self, raw: Object) -> None:
         try:
@@ -396,7 +459,7 @@ class SharedInformer:
             self._log.warning("watch event without metadata.name ignored")
             return
         obj = self._prepare(raw)
-        old = self._writer.upsert(key, obj)
+        old = self._upsert(key, obj)
         if old is None:
             self._notify("on_add", obj, False)
         else:
@@ -411,6 +474,12 @@ class SharedInformer:
         obj = self._prepare(raw)
         self._writer.delete(key)
         self._notify("on_delete", obj)
+
+
+def _check_resync(period: float | None) -> float | None:
+    if period is not None and period != 0 and period < 1.0:
+        raise ValueError("resync_period must be 0 (none) or at least 1 second")
+    return period or None
 
 
 def _rv(obj: Object) -> str | None:

@@ -4,7 +4,7 @@ Owns the metric families (scrape-time primitives: the hot path bumps plain numbe
 ``InformerMetrics`` per registry; each informer gets an ``InformerMetricSet`` of children
 labelled ``kind`` (``group/version/Kind``, ``v1/ConfigMap`` for the core group) and ``scope``
 (``""`` for cluster-wide without a selector, else ``namespace=<ns>`` and/or
-``labels=<selector>`` joined by ``;``).
+``labels=<selector>``, ``fields=<selector>`` and ``metadata-only`` joined by ``;``).
 
 | name | type | extra labels | meaning |
 |---|---|---|---|
@@ -18,6 +18,10 @@ labelled ``kind`` (``group/version/Kind``, ``v1/ConfigMap`` for the core group) 
 | ``aimctl_informer_last_resource_version_age_seconds`` | gauge | | seconds since the last event |
 |  |  |  | or bookmark (-1 before the first) |
 | ``aimctl_informer_handler_errors_total`` | counter | | exceptions raised by event handlers |
+| ``aimctl_informer_index_errors_total`` | counter | | writes refused because an index |
+|  |  |  | function raised (each one triggers a relist) |
+| ``aimctl_informer_transform_errors_total`` | counter | | exceptions raised by the transform |
+|  |  |  | (the object is stored as received) |
 
 ``reason`` is one of ``gone``, ``stalled``, ``transport``, ``throttled``, ``server_error``,
 ``unauthorized``, ``forbidden``, ``not_found``, ``invalid``, ``no_kind_match``, ``other``.
@@ -116,6 +120,16 @@ class InformerMetrics:
         self.handler_errors = CounterFamily(
             "aimctl_informer_handler_errors", "Exceptions raised by event handlers.", base
         )
+        self.index_errors = CounterFamily(
+            "aimctl_informer_index_errors",
+            "Writes to the store refused because an index function raised.",
+            base,
+        )
+        self.transform_errors = CounterFamily(
+            "aimctl_informer_transform_errors",
+            "Exceptions raised by the informer's transform (the object is stored as received).",
+            base,
+        )
         self.families = (
             self.objects,
             self.synced,
@@ -126,6 +140,8 @@ class InformerMetrics:
             self.watch_errors,
             self.rv_age,
             self.handler_errors,
+            self.index_errors,
+            self.transform_errors,
         )
 
     @classmethod
@@ -157,6 +173,8 @@ class InformerMetricSet:
         self.rv_age: Gauge = families.rv_age.labels(kind, scope)
         self.rv_age.set(-1)
         self.handler_errors: Counter = families.handler_errors.labels(kind, scope)
+        self.index_errors: Counter = families.index_errors.labels(kind, scope)
+        self.transform_errors: Counter = families.transform_errors.labels(kind, scope)
 
     def list_error(self, error: BaseException) -> None:
         self._families.list_errors.labels(*self._labels, error_reason(error)).inc()

@@ -97,10 +97,11 @@ class EventStream(Protocol):
 
 
 class ListerWatcher(Protocol):
-    """Lists and watches one kind in one scope; adds its own namespace and label selector.
+    """Lists and watches one kind in one scope; adds its own namespace and selectors.
 
     ``list`` returns a decoded ``*List`` object; ``watch`` opens a watch. Both raise
-    ``ApiError``/``TransportError``/``NoKindMatch`` on failure.
+    ``ApiError``/``TransportError``/``NoKindMatch`` on failure. ``metadata_only`` says the
+    objects are ``PartialObjectMetadata`` (apiVersion, kind and metadata only).
     """
 
     @property
@@ -111,6 +112,12 @@ class ListerWatcher(Protocol):
 
     @property
     def label_selector(self) -> str | None: ...
+
+    @property
+    def field_selector(self) -> str | None: ...
+
+    @property
+    def metadata_only(self) -> bool: ...
 
     async def list(self, params: dict[str, str]) -> Object: ...
 

@@ -1,10 +1,14 @@
-"""Label selectors: parse, match, and print them as the API server expects.
+r"""Label and field selectors: parse, match, and print them as the API server expects.
 
 Owns the label-selector grammar of ``k8s.io/apimachinery/pkg/labels`` (equality ``=``/``==``/
 ``!=``, set-based ``in``/``notin``, existence ``key``/``!key``, and ``gt``/``lt`` as ``>``/``<``)
-plus the ``metav1.LabelSelector`` object form (``matchLabels`` + ``matchExpressions``).
+plus the ``metav1.LabelSelector`` object form (``matchLabels`` + ``matchExpressions``), and the
+field-selector grammar of ``k8s.io/apimachinery/pkg/fields`` (``field=value``, ``field==value``,
+``field!=value`` joined by commas; ``\\``, ``\,`` and ``\=`` escape a value's characters).
 Used by the store (``list(label_selector=...)``) and the factory (informer identity and the
-``labelSelector`` query parameter).
+``labelSelector`` / ``fieldSelector`` query parameters). Field selectors are evaluated by the
+API server only (which fields a kind supports is the server's business), so they have no
+``matches``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["LabelSelector", "Requirement", "SelectorLike", "to_selector"]
+__all__ = [
+    "FieldRequirement",
+    "FieldSelector",
+    "FieldSelectorLike",
+    "LabelSelector",
+    "Requirement",
+    "SelectorLike",
+    "to_field_selector",
+    "to_selector",
+]
 
 Operator = Literal["=", "!=", "in", "notin", "exists", "!", ">", "<"]
 
@@ -204,3 +217,153 @@ def _parse(text: str) -> LabelSelector:
         else:
             raise ValueError(f"invalid selector clause {clause!r} in {text!r}")
     return _canonical(reqs)
+
+
+# -- field selectors ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRequirement:
+    """One clause of a field selector: ``field=value`` or ``field!=value``."""
+
+    field: str
+    operator: Literal["=", "!="]
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.field}{self.operator}{_escape_field_value(self.value)}"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSelector:
+    """A conjunction of field requirements, evaluated by the API server (``fieldSelector``).
+
+    ``str(selector)`` is canonical (requirements sorted), so equal selectors print equally:
+    the factory uses it as part of an informer's identity. Which fields a kind supports is
+    the server's business (every kind has ``metadata.name`` and ``metadata.namespace``;
+    e.g. Secrets add ``type``, Pods ``spec.nodeName`` and ``status.phase``); an unsupported
+    one makes the list fail with ``BadRequest``.
+    """
+
+    requirements: tuple[FieldRequirement, ...] = ()
+
+    @staticmethod
+    def parse(text: str) -> FieldSelector:
+        """Parse ``"metadata.name=x,type!=kubernetes.io/tls"``.
+
+        Raises:
+            ValueError: a clause without an operator, an empty field, or a bad escape.
+        """
+        return _parse_fields(text)
+
+    @staticmethod
+    def from_fields(fields: Mapping[str, str]) -> FieldSelector:
+        """Equality on every pair (apimachinery's ``fields.SelectorFromSet``)."""
+        return _canonical_fields(FieldRequirement(k, "=", v) for k, v in fields.items())
+
+    @property
+    def empty(self) -> bool:
+        return not self.requirements
+
+    def __str__(self) -> str:
+        return ",".join(str(r) for r in self.requirements)
+
+
+FieldSelectorLike = str | Mapping[str, str] | FieldSelector
+"""What APIs accept: a field selector string, a ``{field: value}`` map, or a parsed one."""
+
+
+def to_field_selector(selector: FieldSelectorLike | None) -> FieldSelector | None:
+    """Normalise any accepted form; None and empty selectors become None (everything).
+
+    Raises:
+        ValueError: a malformed selector string.
+    """
+    if selector is None:
+        return None
+    if isinstance(selector, FieldSelector):
+        parsed = selector
+    elif isinstance(selector, str):
+        parsed = _parse_fields(selector)
+    else:
+        parsed = FieldSelector.from_fields(selector)
+    return None if parsed.empty else parsed
+
+
+def _canonical_fields(reqs: Any) -> FieldSelector:
+    return FieldSelector(tuple(sorted(reqs, key=lambda r: (r.field, r.operator, r.value))))
+
+
+def _escape_field_value(value: str) -> str:
+    # apimachinery fields.EscapeValue: backslash first, then the two separators.
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+
+
+def _split_unescaped(text: str) -> list[str]:
+    """Split on commas not preceded by an escaping backslash (fields.splitTerms)."""
+    parts: list[str] = []
+    start = 0
+    escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == ",":
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unescape_field_value(value: str, clause: str) -> str:
+    out: list[str] = []
+    escaped = False
+    for ch in value:
+        if escaped:
+            if ch not in "\\,=":
+                raise ValueError(f"invalid escape sequence \\{ch} in field selector {clause!r}")
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",=":
+            raise ValueError(f"unescaped {ch!r} in the value of field selector {clause!r}")
+        else:
+            out.append(ch)
+    if escaped:
+        raise ValueError(f"field selector {clause!r} ends in an unfinished escape")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_fields(text: str) -> FieldSelector:
+    if not text.strip():
+        return FieldSelector()
+    reqs: list[FieldRequirement] = []
+    for clause in _split_unescaped(text):
+        if not clause.strip():
+            continue  # as fields.parseSelector: empty terms are skipped
+        # Values are kept exactly (whitespace included); only the field is trimmed.
+        # The first operator wins, as in fields.splitTerm (values escape their own '=').
+        for i, ch in enumerate(clause):
+            if clause.startswith("!=", i):
+                field, op, value = clause[:i], "!=", clause[i + 2 :]
+                break
+            if clause.startswith("==", i):
+                field, op, value = clause[:i], "=", clause[i + 2 :]
+                break
+            if ch == "=":
+                field, op, value = clause[:i], "=", clause[i + 1 :]
+                break
+        else:
+            raise ValueError(f"invalid field selector clause {clause!r} in {text!r}")
+        field = field.strip()
+        if not field:
+            raise ValueError(f"field selector clause {clause!r} has no field")
+        reqs.append(
+            FieldRequirement(
+                field, "=" if op == "=" else "!=", _unescape_field_value(value, clause)
+            )
+        )
+    return _canonical_fields(reqs)

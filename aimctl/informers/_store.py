@@ -5,10 +5,18 @@ the informer: two writers on one store would clobber each other on a relist), re
 through ``Store``. Objects are stored as given; the informer stores frozen (read-only) objects,
 so readers get the cached object itself, never a copy.
 
-Invariants (asserted in tests/unit/informers/test_store.py):
+Invariants (asserted in tests/unit/informers/test_informers_store.py):
 - For every index ``name``, ``_indices[name][value]`` holds exactly the keys of the stored
   objects whose index function yields ``value``.
 - Empty index buckets are removed, so ``_indices`` never grows with deleted values.
+- A write whose index functions cannot all be computed changes nothing: an object is never
+  stored without its index entries (``IndexFuncError``).
+
+An index function that raises is a bug in the caller's code. client-go panics there
+(kubernetes/client-go: tools/cache/thread_safe_store.go, ``updateSingleIndex``: "unable to
+calculate an index entry"); here the write is refused with ``IndexFuncError`` and the store left
+as it was, so the failure is loud and nothing is silently missing from an index. The informer
+counts it and relists (see ``SharedInformer``).
 """
 
 from __future__ import annotations
@@ -22,9 +30,28 @@ from aimctl.client import Object
 from aimctl.informers._indexers import NAMESPACE_INDEX, IndexFunc, index_by_namespace
 from aimctl.informers._selectors import SelectorLike, to_selector
 
-__all__ = ["Store", "StoreWriter", "object_key", "split_key"]
+__all__ = ["IndexFuncError", "Store", "StoreWriter", "object_key", "split_key"]
 
 log = structlog.get_logger(__name__)
+
+
+class IndexFuncError(Exception):
+    """An index function raised (or returned something that is not strings) for an object.
+
+    The store refused the write: the object, its previous version and every index are as they
+    were before. The function's own exception is the ``__cause__``.
+
+    Attributes:
+        index: the name of the index whose function failed.
+        key: the key of the object being written (or indexed by ``add_indexer``).
+    """
+
+    def __init__(self, index: str, key: str, error: BaseException) -> None:
+        self.index = index
+        self.key = key
+        super().__init__(
+            f"index function {index!r} failed for {key!r}: {type(error).__name__}: {error}"
+        )
 
 
 def object_key(obj: Object) -> str:
@@ -57,7 +84,8 @@ class Store:
           particular order.
 
     Caller obligations:
-        Treat returned objects as read-only. Index functions must be cheap and pure.
+        Treat returned objects as read-only. Index functions must be cheap, pure, and must
+        not raise: one that raises makes the write fail with ``IndexFuncError``.
     """
 
     def __init__(self) -> None:
@@ -150,15 +178,16 @@ class Store:
 
         Raises:
             ValueError: an index with this name exists.
+            IndexFuncError: ``fn`` failed on a stored object; the index is not added.
         """
         if name in self._indexers:
             raise ValueError(f"index {name!r} already exists")
-        self._indexers[name] = fn
         buckets: dict[str, set[str]] = {}
-        self._indices[name] = buckets
         for key, obj in self._items.items():
-            for value in _values(name, fn, obj):
+            for value in _values(name, fn, obj, key):
                 buckets.setdefault(value, set()).add(key)
+        self._indexers[name] = fn
+        self._indices[name] = buckets
 
     def writer(self) -> StoreWriter:
         """The one writer of this store. Taken by the informer.
@@ -172,12 +201,35 @@ class Store:
         return self._writer
 
 
-def _values(index: str, fn: IndexFunc, obj: Object) -> Iterable[str]:
+def _values(index: str, fn: IndexFunc, obj: Object, key: str) -> set[str]:
+    """The index values of ``obj``.
+
+    Raises:
+        IndexFuncError: ``fn`` raised, or returned something other than strings.
+    """
     try:
-        return set(fn(obj))
-    except Exception:
-        log.exception("index function failed; object not indexed", index=index)
-        return ()
+        raw: set[object] = set(fn(obj))
+    except Exception as e:
+        raise IndexFuncError(index, key, e) from e
+    values = {v for v in raw if isinstance(v, str)}
+    if len(values) != len(raw):
+        bad = next(v for v in raw if not isinstance(v, str))
+        error = TypeError(f"index value {bad!r} is a {type(bad).__name__}, not a str")
+        raise IndexFuncError(index, key, error)
+    return values
+
+
+def _current_values(
+    index: str, fn: IndexFunc, obj: Object, key: str, buckets: dict[str, set[str]]
+) -> set[str]:
+    """The values ``key`` is indexed under now. Recomputed from the stored object; should the
+    function fail on an object it indexed before (it is not pure), the buckets are searched,
+    so removing an object never leaves a stale entry behind."""
+    try:
+        return _values(index, fn, obj, key)
+    except IndexFuncError:
+        log.warning("index function not pure: failed on an object it indexed", index=index, key=key)
+        return {v for v, keys in buckets.items() if key in keys}
 
 
 class StoreWriter:
@@ -189,32 +241,39 @@ class StoreWriter:
         self._store = store
 
     def upsert(self, key: str, obj: Object) -> Object | None:
-        """Store ``obj`` under ``key``; returns the object it replaced, if any."""
+        """Store ``obj`` under ``key``; returns the object it replaced, if any.
+
+        Raises:
+            IndexFuncError: an index function failed on ``obj``; nothing was changed (the
+                previous version, if any, stays stored and indexed).
+        """
         s = self._store
+        # Every new value first: a failure must leave the store untouched.
+        new = {name: _values(name, fn, obj, key) for name, fn in s._indexers.items()}
         old = s._items.get(key)
         s._items[key] = obj
         for name, fn in s._indexers.items():
-            new_values = _values(name, fn, obj)
-            old_values = _values(name, fn, old) if old is not None else ()
+            buckets = s._indices[name]
+            new_values = new[name]
+            old_values = _current_values(name, fn, old, key, buckets) if old is not None else set()
             if old_values == new_values:
                 continue
-            buckets = s._indices[name]
-            for v in old_values:
-                if v not in new_values:
-                    _discard(buckets, v, key)
+            for v in old_values - new_values:
+                _discard(buckets, v, key)
             for v in new_values:
                 buckets.setdefault(v, set()).add(key)
         return old
 
     def delete(self, key: str) -> Object | None:
-        """Remove ``key``; returns the removed object, or None if it was absent."""
+        """Remove ``key``; returns the removed object, or None if it was absent. Never raises:
+        entries are found by searching when an index function fails on the stored object."""
         s = self._store
         old = s._items.pop(key, None)
         if old is None:
             return None
         for name, fn in s._indexers.items():
             buckets = s._indices[name]
-            for v in _values(name, fn, old):
+            for v in _current_values(name, fn, old, key, buckets):
                 _discard(buckets, v, key)
         return old
 

@@ -123,10 +123,14 @@ class FakeListerWatcher:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
+        metadata_only: bool = False,
         streaming: bool = False,
     ) -> None:
         self.namespace = namespace
         self.label_selector = label_selector
+        self.field_selector = field_selector  # recorded only: the fake does not filter
+        self.metadata_only = metadata_only  # recorded only: the fake serves whole objects
         self.streaming = streaming  # whether sendInitialEvents is supported
         self.rv = 100
         self.compacted = 0  # watches/lists at or below this RV get 410

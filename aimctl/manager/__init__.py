@@ -1,5 +1,5 @@
 """The manager: shared informers and client, metrics and probe servers, leader election,
-signals, and the controllers' lifecycle."""
+signals, the controllers' lifecycle and user runnables."""
 
 from aimctl.manager._leader import (
     LeaderElectionConfig as LeaderElectionConfig,
@@ -11,6 +11,7 @@ from aimctl.manager._manager import (
     Manager as Manager,
     default_identity as default_identity,
 )
+from aimctl.manager._runnable import Runnable as Runnable, RunnableFunc as RunnableFunc
 
 __all__ = [
     "CacheSyncError",
@@ -18,5 +19,7 @@ __all__ = [
     "LeaderElectionLost",
     "LeaderElector",
     "Manager",
+    "Runnable",
+    "RunnableFunc",
     "default_identity",
 ]

@@ -9,10 +9,17 @@ at the same *rate*; they need not agree on the time of day):
   ``renew_deadline`` seconds without a successful renewal, which is earlier.
 - Writes are optimistic (``resourceVersion``): two candidates racing for a free lease cannot
   both win; the loser gets 409 Conflict.
+- Any error of one attempt (an error Status, a reset or refused connection, a timeout) is a
+  failed attempt, never an exception out of :meth:`LeaderElector.acquire` or
+  :meth:`LeaderElector.hold`: a candidate keeps trying, a leader keeps retrying until its renew
+  deadline, as client-go's ``tryAcquireOrRenew`` does (kubernetes/kubernetes:
+  staging/src/k8s.io/client-go/tools/leaderelection/leaderelection.go).
 - :meth:`release` (clean shutdown) empties the holder and shortens the lease to 1 s, so a standby
   takes over within about one ``retry_period`` instead of a whole lease duration.
 
-Defaults are controller-runtime's: 15 s lease, 10 s renew deadline, 2 s retry period.
+Defaults are controller-runtime's: 15 s lease, 10 s renew deadline, 2 s retry period. A
+candidate retries every ``retry_period * [1, 2.2)`` (client-go's ``wait.JitterUntil`` with
+``JitterFactor`` 1.2), so candidates started together spread out.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from aimctl._internal.clock import MONOTONIC, Clock
-from aimctl.client import ApiError, Conflict, NotFound
+from aimctl.client import Conflict, NotFound
 
 if TYPE_CHECKING:
     from aimctl.client import RestClient
@@ -37,6 +44,7 @@ __all__ = ["LeaderElectionConfig", "LeaderElector"]
 log = structlog.get_logger("aimctl.leader")
 
 JITTER_FACTOR = 1.2
+"""client-go's ``JitterFactor``: a candidate waits ``retry_period * (1 + random() * 1.2)``."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,12 @@ class LeaderElectionConfig:
             )
         if not self.identity:
             raise ValueError("leader election identity must not be empty")
+
+
+def _describe(err: BaseException) -> str:
+    """``str(err)`` is empty for many transport errors (a bare reset); the type says what."""
+    text = str(err)
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _micro_time() -> str:
@@ -90,7 +104,11 @@ class LeaderElector:
         self.is_leader = False
 
     async def acquire(self) -> None:
-        """Block until this elector holds the lease."""
+        """Block until this elector holds the lease.
+
+        Never raises for a failed attempt (an unreachable server included): it retries after
+        ``retry_period`` jittered to ``[1, 2.2)`` times. Cancel it to give up.
+        """
         log.info(
             "Attempting to acquire leader lease",
             lease=f"{self.config.namespace}/{self.config.name}",
@@ -104,7 +122,12 @@ class LeaderElector:
 
     async def hold(self) -> None:
         """Renew every ``retry_period``; return when no renewal succeeded within
-        ``renew_deadline`` (leadership lost). Cancel it to stop renewing, then :meth:`release`."""
+        ``renew_deadline`` (leadership lost) or another holder was seen on the lease.
+
+        A failed renewal (any error, a hung request cut at the deadline) is retried every
+        ``retry_period`` until the deadline; it never raises. Cancel it to stop renewing, then
+        :meth:`release`.
+        """
         while True:
             await asyncio.sleep(self.config.retry_period)
             deadline = self._last_renew + self.config.renew_deadline
@@ -130,26 +153,31 @@ class LeaderElector:
                 )
 
     async def release(self) -> None:
-        """Give the lease up (if held) so a standby need not wait out the lease duration."""
+        """Give the lease up (if held) so a standby need not wait out the lease duration.
+
+        Best effort, bounded by ``renew_deadline``: when the server cannot be reached the
+        standby simply waits the lease out. Never raises (but is a cancellation point).
+        """
         if not self.is_leader:
             return
         self.is_leader = False
         try:
-            lease = await self._rest.request("GET", self._path)
-            spec = lease.get("spec") or {}
-            if spec.get("holderIdentity") != self.config.identity:
-                return
-            lease["spec"] = {
-                **spec,
-                "holderIdentity": "",
-                "leaseDurationSeconds": 1,
-                "renewTime": _micro_time(),
-                "acquireTime": _micro_time(),
-            }
-            await self._rest.request("PUT", self._path, body=lease)
+            async with asyncio.timeout(self.config.renew_deadline):
+                lease = await self._rest.request("GET", self._path)
+                spec = lease.get("spec") or {}
+                if spec.get("holderIdentity") != self.config.identity:
+                    return
+                lease["spec"] = {
+                    **spec,
+                    "holderIdentity": "",
+                    "leaseDurationSeconds": 1,
+                    "renewTime": _micro_time(),
+                    "acquireTime": _micro_time(),
+                }
+                await self._rest.request("PUT", self._path, body=lease)
             log.info("Released leader lease")
-        except ApiError as err:
-            log.warning("Failed to release leader lease", error=str(err))
+        except Exception as err:  # a shutdown must go on whatever the server says
+            log.warning("Failed to release leader lease", error=_describe(err))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -157,9 +185,20 @@ class LeaderElector:
         return str((self._observed_spec or {}).get("holderIdentity") or "")
 
     def _jittered(self, d: float) -> float:
-        return d * (1 + random.random() * (JITTER_FACTOR - 1))
+        # client-go's wait.Jitter(d, 1.2): d + random * 1.2 * d, in [d, 2.2 d)
+        # (kubernetes/kubernetes: staging/src/k8s.io/apimachinery/pkg/util/wait/jitter.go).
+        return d * (1 + random.random() * JITTER_FACTOR)
 
     async def _try_acquire_or_renew(self) -> bool:
+        """One attempt; True when this elector now holds the lease. Any error is a failed
+        attempt (client-go returns false from ``tryAcquireOrRenew`` for every error)."""
+        try:
+            return await self._attempt()
+        except Exception as err:
+            log.warning("Failed to acquire or renew the leader lease", error=_describe(err))
+            return False
+
+    async def _attempt(self) -> bool:
         cfg = self.config
         now = _micro_time()
         try:
@@ -185,15 +224,9 @@ class LeaderElector:
                 )
             except Conflict:
                 return False  # another candidate created it first
-            except ApiError as err:
-                log.warning("Failed to create the leader lease", error=str(err))
-                return False
             self._observe(body["spec"])
             self._last_renew = self._clock.now()
             return True
-        except ApiError as err:
-            log.warning("Error retrieving lease", error=str(err))
-            return False
 
         spec: dict[str, Any] = lease.get("spec") or {}
         if spec != self._observed_spec:
@@ -215,10 +248,7 @@ class LeaderElector:
         try:
             await self._rest.request("PUT", self._path, body=lease)
         except Conflict:
-            return False
-        except ApiError as err:
-            log.warning("Failed to update lease", error=str(err))
-            return False
+            return False  # someone wrote the lease since our GET; the next attempt re-reads
         self._observe(new_spec)
         self._last_renew = self._clock.now()
         return True

@@ -31,7 +31,10 @@ from aimctl.objects._owners import (
     controller_of as controller_of,
     controller_reference as controller_reference,
     is_controlled_by as is_controlled_by,
+    is_owned_by as is_owned_by,
     owner_matches as owner_matches,
+    owner_reference as owner_reference,
+    with_owner_reference as with_owner_reference,
 )
 from aimctl.objects._subset import diff_paths as diff_paths, is_subset as is_subset
 
@@ -48,6 +51,7 @@ __all__ = [
     "is_being_deleted",
     "is_condition_true",
     "is_controlled_by",
+    "is_owned_by",
     "is_subset",
     "key_of",
     "labels_of",
@@ -56,8 +60,10 @@ __all__ = [
     "namespace_of",
     "now_rfc3339",
     "owner_matches",
+    "owner_reference",
     "set_condition",
     "uid_of",
     "with_finalizer",
+    "with_owner_reference",
     "without_finalizer",
 ]

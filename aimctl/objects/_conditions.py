@@ -28,7 +28,9 @@ def _valid(conditions: object) -> list[Mapping[str, Any]]:
     # list of objects rather than crash on it.
     if not isinstance(conditions, list | tuple):
         return []
-    return [c for c in conditions if isinstance(c, Mapping)]
+    # dict first: cached conditions are dict subclasses, for which the Mapping check alone
+    # takes the slower ABCMeta path (this runs several times per reconcile).
+    return [c for c in conditions if isinstance(c, (dict, Mapping))]
 
 
 def find_condition(

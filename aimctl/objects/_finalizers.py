@@ -1,5 +1,7 @@
-"""Finalizers on object dicts. These return new lists; writing them back is the caller's job
-(usually a merge patch guarded by ``metadata.resourceVersion`` so concurrent edits are not lost).
+"""Finalizers on object dicts. These return new lists; writing them back is the caller's job:
+``Client.add_finalizer`` / ``Client.remove_finalizer`` do it with a merge patch guarded by
+``metadata.resourceVersion``, so concurrent edits are not lost and a resent patch cannot add a
+finalizer twice (a JSON patch ``add /metadata/finalizers/-`` can).
 """
 
 from __future__ import annotations

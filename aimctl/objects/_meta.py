@@ -10,7 +10,9 @@ __all__ = ["api_group", "key_of", "labels_of", "meta", "name_of", "namespace_of"
 
 def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     m = obj.get("metadata")
-    return m if isinstance(m, Mapping) else {}
+    # dict first: cached objects are dict subclasses, for which the Mapping check alone takes
+    # the slower ABCMeta path (this runs for every object every reconcile reads).
+    return m if isinstance(m, (dict, Mapping)) else {}
 
 
 def name_of(obj: Mapping[str, Any]) -> str:
@@ -27,7 +29,7 @@ def uid_of(obj: Mapping[str, Any]) -> str:
 
 def labels_of(obj: Mapping[str, Any]) -> Mapping[str, str]:
     labels = meta(obj).get("labels")
-    return labels if isinstance(labels, Mapping) else {}
+    return labels if isinstance(labels, (dict, Mapping)) else {}
 
 
 def key_of(obj: Mapping[str, Any]) -> str:

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+import orjson
 import structlog
 from pydantic import ValidationError
 
 from aimctl.api import quantity
 from aimctl.api.v1alpha1 import GROUP, VERSION
-from aimctl.client import GVK, ApiError, Client, EventRecorder
-from aimctl.objects import controller_of, diff_paths, set_condition
+from aimctl.client import (
+    GVK,
+    AlreadyExists,
+    ApiError,
+    Client,
+    Conflict,
+    EventRecorder,
+    ServerError,
+    TooManyRequests,
+    TransportError,
+)
+from aimctl.objects import controller_of, diff_paths, is_being_deleted, labels_of, set_condition
 
 __all__ = [
     "AIMKVCACHE",
     "AIMSERVICE",
+    "APPLIED_HASH",
+    "LABEL_SCOPED",
+    "SERVICES_BY_CACHE",
     "CONFIGMAP",
     "DEPLOYMENT",
     "KVCACHE_CONTROLLER",
@@ -32,7 +48,14 @@ __all__ = [
     "STORAGECLASS",
     "CONFLICT_RECHECK",
     "ChildConflict",
+    "applied_hash",
     "apply_if_changed",
+    "check_ownership",
+    "create_only",
+    "env_vars",
+    "is_label_value",
+    "is_transient",
+    "with_applied_hash",
     "apply_status_if_changed",
     "observed_status",
     "report_invalid",
@@ -60,6 +83,10 @@ RESOURCEQUOTA = GVK("", "v1", "ResourceQuota")
 STORAGECLASS = GVK("storage.k8s.io", "v1", "StorageClass")
 NETWORKPOLICY = GVK("networking.k8s.io", "v1", "NetworkPolicy")
 
+# Index of AIMServices by the cache they use, "<namespace>/<cache>" (``_setup``): the users of a
+# cache in one lookup instead of a scan of the namespace's services.
+SERVICES_BY_CACHE = "aim.silogen.ai/kvcache"
+
 
 def leaf_equal(a: Any, b: Any) -> bool:
     """Equality for ``is_subset`` that treats equal Kubernetes quantities as equal strings."""
@@ -79,37 +106,169 @@ def leaf_equal(a: Any, b: Any) -> bool:
 # that owner lets go, so it polls instead of backing off towards 1000 s).
 CONFLICT_RECHECK = 60.0
 
+# Kinds the manager caches only when they carry our managed-by label (``_setup``): a cache miss
+# for them does not mean "no such object", only "none of ours".
+LABEL_SCOPED: frozenset[GVK] = frozenset(
+    {POD, PVC, STATEFULSET, SERVICE, NETWORKPOLICY, DEPLOYMENT, CONFIGMAP}
+)
+# The hash of the last applied desired object, kept on the child (like kubectl's
+# last-applied-configuration): a different hash means a field may have left the desired state,
+# and only an apply removes it (see ``apply_if_changed``).
+APPLIED_HASH = "aim.silogen.ai/applied-hash"
+# Labels that tie a child to one owner: an object without a controller owner reference is
+# adopted only when it carries every one of these that the desired object carries (it was
+# created by this controller for an owner of the same name, then orphaned).
+_IDENTITY_LABELS = (LABEL_MANAGED_BY, LABEL_INSTANCE, "aim.silogen.ai/service")
+
 
 class ChildConflict(Exception):
-    """The child's name is taken by an object another owner controls; nothing was written."""
+    """The child's name is taken by an object this controller does not control; nothing was
+    written to it."""
+
+
+def applied_hash(want: Mapping[str, Any]) -> str:
+    """A stable digest of a desired object (keys sorted, without the hash annotation itself)."""
+    body = orjson.dumps(want, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).hexdigest()[:16]
+
+
+def with_applied_hash(want: dict[str, Any]) -> dict[str, Any]:
+    """``want`` with :data:`APPLIED_HASH` set in its annotations."""
+    digest = applied_hash(want)
+    m = dict(want["metadata"])
+    m["annotations"] = {**(m.get("annotations") or {}), APPLIED_HASH: digest}
+    return {**want, "metadata": m}
+
+
+def check_ownership(want: Mapping[str, Any], have: Mapping[str, Any], manager: str) -> bool:
+    """Whether ``have`` (the live object under ``want``'s name) may be written.
+
+    True when its controller owner reference is ``want``'s, and for an orphan carrying every
+    identity label of ``want`` (created by ``manager`` for an owner of this name, then orphaned
+    by ``--cascade=orphan``): that one is adopted. Anything else raises :class:`ChildConflict`
+    naming the object and its owner; it is never written, adopted or garbage-collected.
+    """
+    ours = (want["metadata"].get("ownerReferences") or [{}])[0]
+    theirs = controller_of(have)
+    kind, name = want["kind"], want["metadata"]["name"]
+    if theirs is not None:
+        if theirs.get("uid") == ours.get("uid"):
+            return True
+        raise ChildConflict(
+            f"{kind} {name} already exists and belongs to {theirs.get('kind')} "
+            f"{theirs.get('name')}; rename this {ours.get('kind')} or delete that {kind}"
+        )
+    want_labels = want["metadata"].get("labels") or {}
+    have_labels = labels_of(have)
+    if LABEL_MANAGED_BY in want_labels and all(
+        have_labels.get(k) == want_labels[k] for k in _IDENTITY_LABELS if k in want_labels
+    ):
+        log.info("Adopting an orphan", kind=kind, child=name)
+        return True
+    raise ChildConflict(
+        f"{kind} {name} already exists and is not managed by {manager} (it has no controller "
+        f"owner reference); rename this {ours.get('kind')}, or delete that {kind} if it is not "
+        "needed"
+    )
 
 
 async def apply_if_changed(
     client: Client, want: dict[str, Any], have: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Server-side apply ``want`` unless the cached ``have`` already carries every field of it.
+    """Converge one child: server-side apply ``want`` unless ``have`` already matches it.
 
-    This check is what makes a converged reconcile cost no API write; the fields that differ are
-    logged, so drift corrections say what drifted. Raises :class:`ChildConflict` instead of
-    fighting over an object that another owner controls (two objects wanting one name).
+    - Ownership: only an object this controller controls is written (:func:`check_ownership`).
+      A cache miss (an unlabelled object is invisible to a label-scoped cache, and a cache may
+      lag) creates with :func:`create_only`: the server refuses it when the name is taken, and
+      only then is the object read live (a one-item list) and judged. Neither creating nor a
+      converged reconcile costs a read.
+    - Drift both ways: ``want`` is applied when a field of it is missing or different on the
+      live object (someone changed it) *or* when its hash differs from the one stored at the
+      last apply (the desired state changed, also while the operator was down). Server-side
+      apply then removes the fields this field manager applied before and no longer does: a
+      dropped env var, limit or volume leaves the child.
+    - Forced: the fields are ours on an object we control (an HPA-style co-owner of our fields
+      would be fought; none exists for these children).
+
+    The fields that differ are logged, so drift corrections say what drifted. Returns the
+    object as applied (or ``have`` when nothing was written).
     """
-    if have is not None:
-        theirs = controller_of(have)
-        ours = (want["metadata"].get("ownerReferences") or [{}])[0]
-        if theirs is not None and theirs.get("uid") != ours.get("uid"):
-            raise ChildConflict(
-                f"{want['kind']} {want['metadata']['name']} already belongs to "
-                f"{theirs.get('kind')} {theirs.get('name')}; rename one of them (or delete that "
-                f"{want['kind']})"
+    m = want["metadata"]
+    want = with_applied_hash(want)
+    if have is None:
+        # Not in the cache (unlabelled objects are invisible to it, and it may lag): create
+        # only if the name is free; a taken name is read live once and judged below.
+        log.info("Creating", kind=want["kind"], child=m["name"])
+        try:
+            created: dict[str, Any] = await client.apply(create_only(want), force=True)
+            return created
+        except Conflict:
+            # A one-item list, not a GET: the operator's role lists these kinds already and
+            # needs no ``get`` verb for this rare path (least privilege, manifests/rbac).
+            found = await client.list_live(
+                GVK.of(want), m.get("namespace"), field_selector=f"metadata.name={m['name']}"
             )
-        diff = diff_paths(want, have, leaf_equal=leaf_equal)
-        if not diff:
-            return have
-        log.info("Correcting drift", kind=want["kind"], child=want["metadata"]["name"], fields=diff)
-    else:
-        log.info("Creating", kind=want["kind"], child=want["metadata"]["name"])
-    applied: dict[str, Any] = await client.apply(want)
+            if not found:
+                raise  # gone again meanwhile: the retry decides afresh
+            have = found[0]
+    check_ownership(want, have, client.field_manager)
+    if is_being_deleted(have):
+        # Ours, going away (an orphaning delete): writing to it could only fail; its deletion
+        # wakes the owner, which then creates it anew.
+        return have
+    diff = diff_paths(want, have, leaf_equal=leaf_equal)
+    if not diff:
+        return have
+    log.info("Correcting drift", kind=want["kind"], child=m["name"], fields=diff)
+    applied: dict[str, Any] = await client.apply(want, force=True)
     return applied
+
+
+# A resourceVersion no live object carries: the server refuses the apply with 409 when the
+# object exists (its resourceVersion differs) and ignores it when the apply creates the object.
+# kube-apiserver genericregistry.Store.Update: an update whose object carries a resourceVersion
+# must match the stored one, else Conflict; on the create-on-update path the etcd3 store's
+# PrepareObjectForStorage clears it (k8s.io/apiserver pkg/registry/generic/registry/store.go,
+# pkg/storage/etcd3/store.go). Pinned by test_create_only_apply_* on the real apiserver.
+_NO_SUCH_VERSION = "1"
+
+
+def create_only(want: Mapping[str, Any]) -> dict[str, Any]:
+    """``want`` as a server-side apply that creates the object or fails with ``Conflict``
+    if any object of that name exists, so nothing someone else created is ever taken over by
+    the first apply (a plain apply would merge into it and add our owner reference)."""
+    return {**want, "metadata": {**want["metadata"], "resourceVersion": _NO_SUCH_VERSION}}
+
+
+def is_transient(err: BaseException) -> bool:
+    """An API failure worth retrying with backoff and reporting as progress, not as Failed:
+    no answer, throttling, a server error or a write race. (The client already retried the
+    idempotent ones; what reaches a reconciler outlived those retries.)"""
+    if isinstance(err, TransportError | ServerError | TooManyRequests | Conflict):
+        return not isinstance(err, AlreadyExists)
+    return False
+
+
+def is_label_value(value: str) -> bool:
+    """Whether ``value`` is a valid label value (<= 63 characters, alphanumeric at both ends,
+    ``-_.`` inside). Admission refuses AIMService names that are not; objects stored before
+    that rule existed are left out of label selectors rather than breaking them."""
+    return len(value) <= 63 and _LABEL_VALUE.fullmatch(value) is not None
+
+
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+
+
+def env_vars(env: list[Any] | None) -> list[dict[str, Any]]:
+    """Env vars as the server stores them: ``value: ""`` is omitted (``EnvVar.Value`` is a plain
+    string with ``omitempty``), so sending it would read back as drift forever."""
+    out = []
+    for e in env or ():
+        var = e.model_dump(by_alias=True, exclude_none=True, mode="json")
+        if var.get("value") == "":
+            del var["value"]
+        out.append(var)
+    return out
 
 
 def observed_status(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,7 +308,8 @@ async def apply_status_if_changed(
             "kind": raw["kind"],
             "metadata": {"name": m["name"], "namespace": m["namespace"]},
             "status": status,
-        }
+        },
+        force=True,  # the owned status keys are this controller's alone
     )
     return True
 
@@ -171,10 +331,13 @@ async def report_invalid(
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()[:5]
     )
-    message = (
-        f"invalid spec: {problems}; fix it with kubectl edit {str(raw.get('kind', '')).lower()} "
-        f"-n {m.get('namespace')} {m.get('name')}"
-    )
+    kind = str(raw.get("kind", "")).lower()
+    if any("choose another name" in e["msg"] for e in err.errors()):
+        # Stored before the name rules; a name cannot be edited, only re-created.
+        fix = f"delete it and create it again under a valid name (kubectl get {kind} -o yaml)"
+    else:
+        fix = f"fix it with kubectl edit {kind} -n {m.get('namespace')} {m.get('name')}"
+    message = f"invalid spec: {problems}; {fix}"
     generation = m.get("generation") if isinstance(m.get("generation"), int) else None
     conds = set_condition(
         observed_status(raw).get("conditions"),

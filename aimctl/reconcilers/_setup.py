@@ -16,17 +16,19 @@ from aimctl.reconcilers._common import (
     KVCACHE_CONTROLLER,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
+    LABEL_SCOPED,
     NETWORKPOLICY,
     POD,
     PVC,
     RESOURCEQUOTA,
     SERVICE,
     SERVICE_CONTROLLER,
+    SERVICES_BY_CACHE,
     STATEFULSET,
     STORAGECLASS,
 )
 from aimctl.reconcilers.kvcache._reconciler import KVCacheReconciler
-from aimctl.reconcilers.service._names import cache_name_of
+from aimctl.reconcilers.service._names import cache_key, cache_name_of
 from aimctl.reconcilers.service._reconciler import ServiceReconciler
 
 __all__ = ["add_to_manager"]
@@ -39,8 +41,9 @@ def add_to_manager(manager: Manager, *, kvcache_workers: int = 2, service_worker
     # Cache only what the operator manages: a cluster's Pods, PVCs, Services and ConfigMaps are
     # mostly not ours, and caching them all is the usual way controllers run out of memory.
     ours = f"{LABEL_MANAGED_BY} in ({KVCACHE_CONTROLLER},{SERVICE_CONTROLLER})"
-    for gvk in (POD, PVC, STATEFULSET, SERVICE, NETWORKPOLICY, DEPLOYMENT, CONFIGMAP):
+    for gvk in LABEL_SCOPED:
         manager.cache_only(gvk, ours)
+    manager.add_index(AIMSERVICE, SERVICES_BY_CACHE, cache_key)
 
     def all_caches(_: Obj) -> Iterable[Request]:
         for informer in manager.informers.informers_for(AIMKVCACHE):
@@ -66,9 +69,8 @@ def add_to_manager(manager: Manager, *, kvcache_workers: int = 2, service_worker
     def services_of_cache(obj: Obj) -> Iterable[Request]:
         ns, name = namespace_of(obj), meta(obj)["name"]
         for informer in manager.informers.informers_for(AIMSERVICE):
-            for s in informer.store.list(namespace=ns):
-                if cache_name_of(s) == name:
-                    yield Request(ns, meta(s)["name"])
+            for s in informer.store.by_index(SERVICES_BY_CACHE, f"{ns}/{name}"):
+                yield Request(ns, meta(s)["name"])
 
     kv_client = manager.client(KVCACHE_CONTROLLER)
     (

@@ -11,6 +11,7 @@ PACKAGES = [
     "aimctl.workqueue",
     "aimctl.informers",
     "aimctl.client",
+    "aimctl.client.testing",
     "aimctl.controller",
     "aimctl.manager",
     "aimctl.objects",
@@ -18,6 +19,7 @@ PACKAGES = [
     "aimctl.envtest",
     "aimctl.api.v1alpha1",
     "aimctl.reconcilers",
+    "aimctl.webhook",
 ]
 
 

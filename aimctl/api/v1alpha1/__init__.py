@@ -24,6 +24,8 @@ from aimctl.api.v1alpha1._aimkvcache import (
 )
 from aimctl.api.v1alpha1._aimservice import (
     AIMSERVICE_KIND as AIMSERVICE_KIND,
+    AIMSERVICE_MAX_NAME_LENGTH as AIMSERVICE_MAX_NAME_LENGTH,
+    AIMSERVICE_MAX_NAME_LENGTH_WITH_OWN_CACHE as AIMSERVICE_MAX_NAME_LENGTH_WITH_OWN_CACHE,
     AIMSERVICE_PLURAL as AIMSERVICE_PLURAL,
     AIMSERVICE_SINGULAR as AIMSERVICE_SINGULAR,
     AUTO_KVCACHE_PREFIX as AUTO_KVCACHE_PREFIX,
@@ -43,6 +45,7 @@ from aimctl.api.v1alpha1._common import (
     EnvVarSource as EnvVarSource,
     KVCacheType as KVCacheType,
     ObjectFieldSelector as ObjectFieldSelector,
+    OwnCacheStorageSpec as OwnCacheStorageSpec,
     Quantity as Quantity,
     ResourceFieldSelector as ResourceFieldSelector,
     ResourceRequirements as ResourceRequirements,
@@ -51,6 +54,7 @@ from aimctl.api.v1alpha1._common import (
 )
 from aimctl.api.v1alpha1._meta import (
     API_VERSION as API_VERSION,
+    DNS1035_LABEL as DNS1035_LABEL,
     GROUP as GROUP,
     VERSION as VERSION,
     Condition as Condition,
@@ -68,10 +72,13 @@ __all__ = [
     "AIMKVCACHE_PLURAL",
     "AIMKVCACHE_SINGULAR",
     "AIMSERVICE_KIND",
+    "AIMSERVICE_MAX_NAME_LENGTH",
+    "AIMSERVICE_MAX_NAME_LENGTH_WITH_OWN_CACHE",
     "AIMSERVICE_PLURAL",
     "AIMSERVICE_SINGULAR",
     "API_VERSION",
     "AUTO_KVCACHE_PREFIX",
+    "DNS1035_LABEL",
     "GROUP",
     "KINDS",
     "VERSION",
@@ -96,6 +103,7 @@ __all__ = [
     "ModelSpec",
     "ObjectFieldSelector",
     "ObjectMeta",
+    "OwnCacheStorageSpec",
     "PrinterColumn",
     "Quantity",
     "ResolvedKVCache",

@@ -8,9 +8,10 @@ what the server would store.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from aimctl.api._resource import PrinterColumn, ResourceInfo
 from aimctl.api.v1alpha1._common import (
@@ -22,6 +23,7 @@ from aimctl.api.v1alpha1._common import (
 )
 from aimctl.api.v1alpha1._meta import (
     CONDITIONS_LIST_SCHEMA,
+    DNS1035_LABEL,
     GROUP,
     VERSION,
     ApiModel,
@@ -45,8 +47,11 @@ __all__ = [
 AIMKVCACHE_KIND = "AIMKVCache"
 AIMKVCACHE_PLURAL = "aimkvcaches"
 AIMKVCACHE_SINGULAR = "aimkvcache"
-# The cache's StatefulSet is named "<cache>-statefulset"; a StatefulSet name may have at most 52
-# characters (its pods carry a controller-revision-hash label "<name>-<10 chars>" of at most 63).
+# Children named after a cache (reconcilers/kvcache/_desired.py): StatefulSet <cache>-statefulset,
+# its pod <cache>-statefulset-0, PVC redis-data-<cache>-statefulset-0, Service <cache>-svc,
+# NetworkPolicy <cache>-netpol, and the label app.kubernetes.io/instance=<cache>. The tightest is
+# the StatefulSet: at most 52 characters, because its pods carry the controller-revision-hash
+# label "<statefulset>-<hash of up to 10 chars>", a label value of at most 63.
 AIMKVCACHE_MAX_NAME_LENGTH = 52 - len("-statefulset")
 
 
@@ -153,16 +158,27 @@ _NAME_RULES = [
     {
         "rule": f"self.metadata.name.size() <= {AIMKVCACHE_MAX_NAME_LENGTH}",
         "fieldPath": ".metadata.name",
-        "message": f"AIMKVCache names may have at most {AIMKVCACHE_MAX_NAME_LENGTH} characters "
-        "(its StatefulSet, <name>-statefulset, may have at most 52); choose a shorter name",
+        "message": f"AIMKVCache names may have at most {AIMKVCACHE_MAX_NAME_LENGTH} characters: "
+        "its StatefulSet <name>-statefulset may have at most 52, so that the "
+        "controller-revision-hash label of its pods fits in 63; choose a shorter name",
     },
     {
-        "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+        "rule": f"self.metadata.name.matches('{DNS1035_LABEL}')",
         "fieldPath": ".metadata.name",
-        "message": "AIMKVCache names must start with a lowercase letter and contain only "
-        "lowercase letters, digits and '-' (the Service <name>-svc needs a DNS-1035 label)",
+        "message": "AIMKVCache names must be DNS-1035 labels: lowercase letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit (its Service <name>-svc is "
+        "named after it); choose another name",
     },
 ]
+
+
+def _name_errors(name: str) -> list[str]:
+    errors = []
+    if len(name) > AIMKVCACHE_MAX_NAME_LENGTH:
+        errors.append(_NAME_RULES[0]["message"])
+    if not re.fullmatch(DNS1035_LABEL, name):
+        errors.append(_NAME_RULES[1]["message"])
+    return errors
 
 
 class AIMKVCache(CustomResource):
@@ -197,3 +213,17 @@ class AIMKVCache(CustomResource):
         json_schema_extra={"default": {}},
     )
     status: AIMKVCacheStatus | None = Field(default=None, description="Observed state.")
+
+    @staticmethod
+    def name_errors(name: str) -> list[str]:
+        """What the API server says about an AIMKVCache named ``name``, rule by rule (the CRD's
+        name rules, mirrored); empty when the name is fine."""
+        return _name_errors(name)
+
+    @model_validator(mode="after")
+    def _name_fits_children(self) -> AIMKVCache:
+        # Mirrors the CRD's name rules, for objects stored before they existed.
+        errors = _name_errors(self.name) if self.metadata.name is not None else []
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self

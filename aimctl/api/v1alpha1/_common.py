@@ -21,6 +21,7 @@ __all__ = [
     "EnvVarSource",
     "KVCacheType",
     "ObjectFieldSelector",
+    "OwnCacheStorageSpec",
     "Quantity",
     "ResourceFieldSelector",
     "ResourceRequirements",
@@ -211,7 +212,7 @@ class ResourceRequirements(ApiModel):
 # --- persistent storage -------------------------------------------------------------------------
 
 _SIZE_IS_QUANTITY = "isQuantity(string(self))"
-_SIZE_RULES: tuple[dict[str, str], ...] = (
+_SIZE_VALUE_RULES: tuple[dict[str, str], ...] = (
     {
         "rule": _SIZE_IS_QUANTITY,
         "message": "storage.size must be a Kubernetes quantity such as 10Gi or 500Mi",
@@ -220,6 +221,9 @@ _SIZE_RULES: tuple[dict[str, str], ...] = (
         "rule": f"!{_SIZE_IS_QUANTITY} || quantity(string(self)).isGreaterThan(quantity('0'))",
         "message": "storage.size must be greater than zero, for example 1Gi",
     },
+)
+_SIZE_RULES: tuple[dict[str, str], ...] = (
+    *_SIZE_VALUE_RULES,
     {
         "rule": f"!{_SIZE_IS_QUANTITY} || !isQuantity(string(oldSelf))"
         " || quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",
@@ -288,4 +292,23 @@ class StorageSpec(ApiModel):
         min_length=1,
         max_length=4,
         json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class OwnCacheStorageSpec(StorageSpec):
+    """Storage of the cache an AIMService creates for itself (``spec.kvCache.storage``).
+
+    The fields, defaults and value rules of :class:`StorageSpec`, without its transition rules:
+    what matters is whether a change fits the AIMKVCache already created, and an unset
+    ``storage`` stands for the defaults there, so the AIMService checks its changes against that
+    cache as a whole (``AIMService.own_cache_change_errors``), not field by field.
+    """
+
+    model_config = ConfigDict(json_schema_extra=None)
+
+    size: Quantity = Field(
+        default="1Gi",
+        description="Capacity of the volume, a Kubernetes quantity such as 10Gi. Default 1Gi, the "
+        "minimum recommended for Redis. May grow later, never shrink.",
+        json_schema_extra=cel_rules(*_SIZE_VALUE_RULES),
     )

@@ -29,6 +29,7 @@ JsonDict = dict[str, JsonValue]
 
 __all__ = [
     "API_VERSION",
+    "DNS1035_LABEL",
     "GROUP",
     "VERSION",
     "ApiModel",
@@ -42,6 +43,10 @@ __all__ = [
 GROUP = "aim.silogen.ai"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+# A DNS-1035 label (without its 63-character bound): what a Service name must be. Both kinds'
+# names must be one, because each names a Service after itself (``<cache>-svc``, ``<service>``).
+DNS1035_LABEL = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 
 def cel_rules(*rules: Mapping[str, str]) -> JsonDict:

@@ -23,6 +23,7 @@ from aimctl.reconcilers._common import (
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     LABEL_NAME,
+    env_vars,
 )
 
 __all__ = [
@@ -158,9 +159,7 @@ def statefulset(
         },
     }
     if cache.spec.env:
-        container["env"] = [
-            e.model_dump(by_alias=True, exclude_none=True, mode="json") for e in cache.spec.env
-        ]
+        container["env"] = env_vars(cache.spec.env)
     claim_spec: dict[str, Any] = {
         "accessModes": [str(m) for m in storage.access_modes],
         "resources": {

@@ -32,6 +32,7 @@ __all__ = [
     "diagnose_pod",
     "diagnose_storage",
     "parse_time",
+    "pod_is_ready",
 ]
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
@@ -208,6 +209,14 @@ def diagnose_storage(
 
 
 _PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+
+
+def pod_is_ready(pod: Obj | None) -> bool:
+    """The pod's Ready condition is True and it is not being deleted."""
+    if pod is None or meta(pod).get("deletionTimestamp"):
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def diagnose_pod(pod: Obj | None, pod_name: str, now: datetime) -> Finding | None:

@@ -4,19 +4,26 @@ Each reconcile, for one cache:
 
 1. Read the cache and everything relevant from the informer cache (no API reads).
 2. Deleting? Hold the deletion (finalizer ``aim.silogen.ai/kvcache-protection``) while any
-   AIMService still uses the cache, with an Event saying which; release it when none does.
+   AIMService still uses the cache, with an Event saying which; release it when none does,
+   whatever the stored spec (an unparseable one must not hang a namespace deletion). A service
+   that asks for its own cache by ``type`` uses only a cache it controls (or an orphan it will
+   adopt): the cache of an earlier service of the same name is not held for its successor.
 3. Storage growth: a larger ``storage.size`` expands the bound PVC (when its StorageClass allows
    it); once the claim is large enough, the StatefulSet (whose claim template is immutable) is
    deleted with ``propagationPolicy: Orphan`` and re-created: pods and PVCs are kept.
-4. Converge the children with server-side apply, writing only what differs from the cache.
+4. Converge the children with server-side apply, writing only what differs (``apply_if_changed``:
+   only objects this controller controls; a name held by anything else is ``ChildConflict``).
 5. Compute the whole status (summary, conditions, diagnosis) and write it only if it changed;
-   Events on transitions.
+   Events on transitions. Readiness follows the serving pod, so re-creating the StatefulSet
+   around it (storage growth) does not flap Ready; an API error that outlived the client's
+   retries is Progressing and retried with backoff, never Failed (only a refusal is).
 
 In sync, a reconcile makes no API request at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,38 +32,50 @@ from pydantic import ValidationError
 
 from aimctl.api import quantity
 from aimctl.api.v1alpha1 import AIMKVCache, KVCacheStatus
-from aimctl.client import ApiError, Client
+from aimctl.client import ApiError, Client, TransportError
 from aimctl.client._recorder import EventRecorder
 from aimctl.controller import Request, Result, TerminalError
 from aimctl.objects import (
+    controller_of,
     find_condition,
     has_finalizer,
     is_being_deleted,
+    labels_of,
     meta,
     set_condition,
-    with_finalizer,
-    without_finalizer,
 )
 from aimctl.reconcilers._common import (
     AIMKVCACHE,
     AIMSERVICE,
     CONFLICT_RECHECK,
+    LABEL_MANAGED_BY,
     NETWORKPOLICY,
     POD,
     PVC,
     RESOURCEQUOTA,
     SERVICE,
+    SERVICE_CONTROLLER,
+    SERVICES_BY_CACHE,
     STATEFULSET,
     STORAGECLASS,
     ChildConflict,
     apply_if_changed,
     apply_status_if_changed,
+    check_ownership,
+    is_label_value,
+    is_transient,
     observed_status,
     report_invalid,
 )
 from aimctl.reconcilers.kvcache import _desired as desired
-from aimctl.reconcilers.kvcache._diagnosis import Finding, diagnose_pod, diagnose_storage
-from aimctl.reconcilers.service._names import cache_name_of
+from aimctl.reconcilers.kvcache._desired import SERVICE_LABEL
+from aimctl.reconcilers.kvcache._diagnosis import (
+    Finding,
+    diagnose_pod,
+    diagnose_storage,
+    pod_is_ready,
+)
+from aimctl.reconcilers.service._names import uses_by_name
 
 __all__ = ["FINALIZER", "KVCacheReconciler"]
 
@@ -74,6 +93,11 @@ class KVCacheReconciler:
         raw = await self.client.get(AIMKVCACHE, req.name, req.namespace)
         if raw is None:
             return None  # deleted: its children go with it (owner references)
+        users = await self._users(raw)
+        if is_being_deleted(raw):
+            # Before parsing the spec: a finalizer is released whatever the stored spec holds.
+            await self._finalize(raw, users)
+            return None
         try:
             cache = AIMKVCache.model_validate(raw)
         except ValidationError as err:
@@ -82,13 +106,8 @@ class KVCacheReconciler:
                 self.client, self.recorder, raw, err, _STATUS_KEYS, last_error=True
             )
             raise TerminalError(message) from err
-
-        users = await self._users(cache)
-        if is_being_deleted(raw):
-            await self._finalize(raw, users)
-            return None
         if not has_finalizer(raw, FINALIZER):
-            await self._patch_finalizers(raw, with_finalizer(raw, FINALIZER))
+            await self.client.add_finalizer(raw, FINALIZER)
 
         ns, name = cache.namespace, cache.name
         sts = await self.client.get(STATEFULSET, desired.statefulset_name(name), ns)
@@ -98,14 +117,19 @@ class KVCacheReconciler:
         pod = await self.client.get(POD, f"{desired.statefulset_name(name)}-0", ns)
         classes = await self.client.list(STORAGECLASS)
 
-        error: ApiError | ChildConflict | None = None
+        error: Exception | None = None
         try:
             sts = await self._converge_statefulset(cache, raw, sts, pvc, classes)
             svc = await apply_if_changed(self.client, desired.service(cache, raw), svc)
             netpol = await apply_if_changed(
-                self.client, desired.network_policy(cache, raw, users), netpol
+                self.client,
+                desired.network_policy(cache, raw, [u for u in users if is_label_value(u)]),
+                netpol,
             )
-        except (ApiError, ChildConflict) as err:
+        except ChildConflict as err:
+            error = err
+            log.warning("Child name taken", error=str(err))
+        except (ApiError, TransportError) as err:
             error = err
             log.warning("Apply failed", error=str(err))
 
@@ -123,7 +147,9 @@ class KVCacheReconciler:
             now=now,
         )
         pod_finding = diagnose_pod(pod, f"{desired.statefulset_name(name)}-0", now)
-        status = self._status(cache, raw, sts, svc, pvc, users, storage, pod_finding, error)
+        status = self._status(
+            cache, raw, sts, svc, pvc, users, storage, pod_finding, pod_is_ready(pod), error
+        )
         await self._write_status(raw, status)
         if isinstance(error, ChildConflict):
             return Result(requeue_after=CONFLICT_RECHECK)
@@ -134,12 +160,16 @@ class KVCacheReconciler:
 
     # -- users and deletion ---------------------------------------------------------------------
 
-    async def _users(self, cache: AIMKVCache) -> list[str]:
-        services = await self.client.list(AIMSERVICE, cache.namespace)
+    async def _users(self, raw: dict[str, Any]) -> list[str]:
+        """Names of the AIMServices using this cache (from the index, no namespace scan)."""
+        m = meta(raw)
+        services = await self.client.by_index(
+            AIMSERVICE, SERVICES_BY_CACHE, f"{m['namespace']}/{m['name']}"
+        )
         return sorted(
             meta(s)["name"]
             for s in services
-            if cache_name_of(s) == cache.name and not is_being_deleted(s)
+            if not is_being_deleted(s) and (uses_by_name(s) or _owned_by(raw, s))
         )
 
     async def _finalize(self, raw: dict[str, Any], users: list[str]) -> None:
@@ -156,21 +186,7 @@ class KVCacheReconciler:
                 action="Delete",
             )
             return
-        await self._patch_finalizers(raw, without_finalizer(raw, FINALIZER))
-
-    async def _patch_finalizers(self, raw: dict[str, Any], finalizers: list[str]) -> None:
-        # Guarded by resourceVersion: a concurrent finalizer change makes this 409 and retry.
-        await self.client.patch(
-            AIMKVCACHE,
-            meta(raw)["name"],
-            meta(raw)["namespace"],
-            {
-                "metadata": {
-                    "finalizers": finalizers,
-                    "resourceVersion": meta(raw)["resourceVersion"],
-                }
-            },
-        )
+        await self.client.remove_finalizer(raw, FINALIZER)
 
     # -- children -------------------------------------------------------------------------------
 
@@ -185,6 +201,8 @@ class KVCacheReconciler:
         want_size = cache.spec.storage.size
         if sts is None:
             return await apply_if_changed(self.client, desired.statefulset(cache, raw), None)
+        # Ours before anything else touches it: growth deletes it.
+        check_ownership(desired.statefulset(cache, raw), sts, self.client.field_manager)
         templates = (sts.get("spec") or {}).get("volumeClaimTemplates") or [{}]
         sts_size = (
             ((templates[0].get("spec") or {}).get("resources") or {})
@@ -264,25 +282,34 @@ class KVCacheReconciler:
         users: list[str],
         storage: Finding,
         pod: Finding | None,
-        error: ApiError | ChildConflict | None,
+        pod_ready: bool,
+        error: Exception | None,
     ) -> dict[str, Any]:
         name = cache.name
         gen = cache.metadata.generation
         old = observed_status(raw).get("conditions")
         sts_status = (sts or {}).get("status") or {}
-        ready_replicas = int(sts_status.get("readyReplicas") or 0)
+        # The serving pod is the truth: while the StatefulSet is re-created around it (storage
+        # growth) or its status lags, a Ready pod still serves.
+        ready_replicas = max(int(sts_status.get("readyReplicas") or 0), int(pod_ready))
         replicas = int(((sts or {}).get("spec") or {}).get("replicas") or 1)
         endpoint = desired.endpoint(name)
+        serving = svc is not None and ready_replicas >= 1
 
         if isinstance(error, ChildConflict):
             summary, reason, message = KVCacheStatus.FAILED, "ChildConflict", str(error)
-        elif error is not None:
+        elif error is not None and not is_transient(error):
             summary, reason, message = KVCacheStatus.FAILED, "ApplyFailed", f"Apply failed: {error}"
+        elif error is not None:
+            # Outlived the client's retries but may pass next time (retried with backoff): not
+            # Failed, and a serving cache stays Ready so its services are not degraded for it.
+            summary = KVCacheStatus.READY if serving else KVCacheStatus.PROGRESSING
+            reason, message = "ApplyRetrying", f"retrying after an API error: {error}"
         elif pod is not None and pod.failed:
             summary, reason, message = KVCacheStatus.FAILED, pod.reason, pod.message
         elif storage.failed:
             summary, reason, message = KVCacheStatus.FAILED, storage.reason, storage.message
-        elif sts is not None and svc is not None and ready_replicas >= 1:
+        elif serving:
             summary, reason, message = (
                 KVCacheStatus.READY,
                 "Ready",
@@ -315,12 +342,19 @@ class KVCacheReconciler:
             observed_generation=gen,
         )
         progressing = summary in (KVCacheStatus.PENDING, KVCacheStatus.PROGRESSING)
+        p_reason, p_message = reason, message
+        if summary == KVCacheStatus.READY and (sts is None or error is not None):
+            # Ready and still converging: re-creating the StatefulSet, or retrying a write.
+            progressing = True
+            if error is None:
+                p_reason = "RecreatingStatefulSet"
+                p_message = f"re-creating StatefulSet {desired.statefulset_name(name)}"
         conds = set_condition(
             conds,
             "Progressing",
             "True" if progressing else "False",
-            reason,
-            message,
+            p_reason,
+            p_message,
             observed_generation=gen,
         )
         conds = set_condition(
@@ -371,6 +405,20 @@ class KVCacheReconciler:
             self.recorder.event(raw, "Warning", str(ready.get("reason")), str(ready.get("message")))
         elif new["status"] != old.get("status"):
             self.recorder.event(raw, "Normal", f"KVCache{new['status']}", str(ready.get("message")))
+
+
+def _owned_by(cache: Mapping[str, Any], service: Mapping[str, Any]) -> bool:
+    """Whether a service asking for its own cache by ``type`` uses this one: it controls it, or
+    it is an orphan the service will adopt (created for a service of its name). The cache of an
+    earlier service of the same name (another owner UID) is not its successor's: holding it for
+    the successor would deadlock, as the successor waits for it to go."""
+    owner = controller_of(cache)
+    if owner is not None:
+        return bool(owner.get("uid") == meta(service).get("uid"))
+    labels = labels_of(cache)
+    return labels.get(LABEL_MANAGED_BY) == SERVICE_CONTROLLER and labels.get(SERVICE_LABEL) == meta(
+        service
+    ).get("name")
 
 
 _STATUS_KEYS = frozenset(

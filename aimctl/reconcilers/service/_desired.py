@@ -23,6 +23,7 @@ from aimctl.reconcilers._common import (
     LABEL_MANAGED_BY,
     LABEL_NAME,
     SERVICE_CONTROLLER,
+    env_vars,
 )
 from aimctl.reconcilers.kvcache._desired import SERVICE_LABEL
 from aimctl.reconcilers.service._names import configmap_name
@@ -64,9 +65,15 @@ def _selector(service: str) -> dict[str, str]:
     return {LABEL_NAME: "aimservice", LABEL_INSTANCE: service}
 
 
-def auto_cache(svc: AIMService, raw: dict[str, Any], name: str) -> dict[str, Any]:
+def auto_cache(
+    svc: AIMService, raw: dict[str, Any], name: str, live: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The AIMKVCache a service with ``spec.kvCache.type`` gets, owned by it. Only the fields
-    the user set are sent; the API server fills in the defaults."""
+    the user set are sent; the API server fills in the defaults.
+
+    The storage size is the larger of the service's and the ``live`` cache's: a cache grown
+    directly (``kubectl edit aimkvcache``) is not shrunk back to the service's (possibly
+    defaulted) size, which the cache would refuse anyway."""
     kv = svc.spec.kv_cache
     assert kv is not None
     spec: dict[str, Any] = {"kvCacheType": str(kv.type or "redis")}
@@ -77,8 +84,17 @@ def auto_cache(svc: AIMService, raw: dict[str, Any], name: str) -> dict[str, Any
                 if isinstance(value, str)
                 else value.model_dump(by_alias=True, exclude_none=True, mode="json")
             )
+    live_size = (((live or {}).get("spec") or {}).get("storage") or {}).get("size")
+    size = (spec.get("storage") or {}).get("size")
+    if (
+        size
+        and isinstance(live_size, str)
+        and quantity.is_quantity(live_size)
+        and quantity.compare(live_size, size) > 0
+    ):
+        spec["storage"]["size"] = live_size
     if kv.env:
-        spec["env"] = [e.model_dump(by_alias=True, exclude_none=True, mode="json") for e in kv.env]
+        spec["env"] = env_vars(kv.env)
     return {
         "apiVersion": raw["apiVersion"],
         "kind": "AIMKVCache",
@@ -162,9 +178,7 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def deployment(svc: AIMService, raw: dict[str, Any], config: str | None) -> dict[str, Any]:
     """The inference Deployment; wired to the cache when ``config`` is given."""
-    user_env = [
-        e.model_dump(by_alias=True, exclude_none=True, mode="json") for e in svc.spec.env or []
-    ]
+    user_env = env_vars(svc.spec.env)
     container: dict[str, Any] = {
         "name": "inference",
         "image": svc.spec.model.image,

@@ -1,9 +1,15 @@
 """The AIMService reconciler: the service's cache, its LMCache wiring, the inference workload.
 
 - ``spec.kvCache.type``: the service owns ``kvcache-<service>`` and keeps its spec in line with
-  ``spec.kvCache`` (growing the storage grows the cache's).
+  the fields the user set in ``spec.kvCache`` (growing the storage grows the cache's; a cache
+  grown directly is not shrunk back). It adopts an orphan of that name that it created for a
+  service of the same name (``--cascade=orphan``), and waits while the cache of an earlier
+  service of the same name is being garbage-collected.
 - ``spec.kvCache.name``: the service uses that AIMKVCache (same namespace) without owning or
-  changing it; it is woken when the cache changes (a watch mapping, not polling).
+  changing it; it is woken when the cache changes (a watch mapping, not polling). Switching
+  from ``type`` to ``name: kvcache-<service>`` keeps the cache and releases ownership of it.
+- The endpoint is derived from the cache's name (``redis://<cache>-svc:6379``), never read
+  from the cache's status, which anyone with ``/status`` access could rewrite.
 - The ``KVCacheReady`` condition mirrors the cache: NotRequested, WaitingForKVCache,
   KVCacheProgressing, KVCacheReady, KVCacheFailed, KVCacheNotFound (and KVCacheConflict when a
   cache of the auto name exists but belongs to someone else).
@@ -11,9 +17,11 @@
   once the cache is Ready, already wired to it (no unwired rollout followed by a wired one).
   Wiring is kept while the cache exists, so a cache blip does not roll the inference pods.
 
-Summary status: Failed if the cache failed or cannot be used; Running when the Deployment is
-available and the cache (if any) is Ready; Degraded when available but the cache is not; else
-Starting (Pending before the Deployment exists).
+Summary status: Failed if the cache failed or cannot be used, or a child name is taken
+(``ChildConflict``); Running when the Deployment is available and the cache (if any) is Ready;
+Degraded when available but the cache is not, or a transient API error outlived the client's
+retries (the reconcile is retried with backoff); else Starting (Pending before the Deployment
+exists). ``status.replicas`` is the Deployment's observed pod count.
 """
 
 from __future__ import annotations
@@ -24,10 +32,17 @@ import structlog
 from pydantic import ValidationError
 
 from aimctl.api.v1alpha1 import AUTO_KVCACHE_PREFIX, AIMService, KVCacheStatus, ServiceStatus
-from aimctl.client import ApiError, Client
+from aimctl.client import GVK, ApiError, Client, TransportError
 from aimctl.client._recorder import EventRecorder
 from aimctl.controller import Request, Result, TerminalError
-from aimctl.objects import find_condition, is_being_deleted, is_controlled_by, meta, set_condition
+from aimctl.objects import (
+    controller_of,
+    find_condition,
+    is_being_deleted,
+    is_controlled_by,
+    meta,
+    set_condition,
+)
 from aimctl.reconcilers._common import (
     AIMKVCACHE,
     AIMSERVICE,
@@ -38,9 +53,11 @@ from aimctl.reconcilers._common import (
     ChildConflict,
     apply_if_changed,
     apply_status_if_changed,
+    is_transient,
     observed_status,
     report_invalid,
 )
+from aimctl.reconcilers.kvcache._desired import endpoint as cache_endpoint
 from aimctl.reconcilers.service import _desired as desired
 from aimctl.reconcilers.service._names import configmap_name
 
@@ -71,15 +88,14 @@ class ServiceReconciler:
             raise TerminalError(message) from err
 
         ns = svc.namespace
-        error: ApiError | ChildConflict | None = None
+        error: Exception | None = None
         kv_reason, kv_message, cache, failed = await self._cache(svc, raw)
 
         existing_cm = await self.client.get(CONFIGMAP, configmap_name(svc.name), ns)
         config: str | None = None
-        endpoint = ((cache or {}).get("status") or {}).get("endpoint")
         cache_ready = kv_reason == "KVCacheReady"
-        if cache is not None and endpoint and (cache_ready or existing_cm is not None):
-            config = desired.lmcache_config(svc, endpoint)
+        if cache is not None and (cache_ready or existing_cm is not None):
+            config = desired.lmcache_config(svc, cache_endpoint(meta(cache)["name"]))
 
         deploy = await self.client.get(DEPLOYMENT, svc.name, ns)
         # With a cache requested, the first rollout waits for it: starting the model unwired and
@@ -90,6 +106,10 @@ class ServiceReconciler:
                 await apply_if_changed(
                     self.client, desired.lmcache_configmap(svc, raw, config), existing_cm
                 )
+            else:
+                # Removal is a change: no cache, no LMCache config (the Deployment stops
+                # mounting it in the same reconcile).
+                await self._delete_owned(CONFIGMAP, raw, existing_cm)
             if not gated:
                 deploy = await apply_if_changed(
                     self.client, desired.deployment(svc, raw, config), deploy
@@ -97,7 +117,10 @@ class ServiceReconciler:
             await apply_if_changed(
                 self.client, desired.service(svc, raw), await self.client.get(SERVICE, svc.name, ns)
             )
-        except (ApiError, ChildConflict) as err:
+        except ChildConflict as err:
+            error = err
+            log.warning("Child name taken", error=str(err))
+        except (ApiError, TransportError) as err:
             error = err
             log.warning("Apply failed", error=str(err))
 
@@ -107,7 +130,19 @@ class ServiceReconciler:
             return Result(requeue_after=CONFLICT_RECHECK)
         if error is not None:
             raise error
+        if kv_reason == "WaitingForPreviousKVCache":
+            return Result(requeue_after=CONFLICT_RECHECK)
         return None
+
+    async def _delete_owned(
+        self, gvk: GVK, raw: dict[str, Any], child: dict[str, Any] | None
+    ) -> None:
+        """Delete ``child`` if this service controls it (anything else is not ours to delete)."""
+        if child is None or not is_controlled_by(child, raw) or is_being_deleted(child):
+            return
+        m = meta(child)
+        log.info("Deleting", kind=gvk.kind, child=m["name"])
+        await self.client.delete(gvk, m["name"], m["namespace"], uid=m["uid"])
 
     async def _cache(
         self, svc: AIMService, raw: dict[str, Any]
@@ -115,26 +150,23 @@ class ServiceReconciler:
         """(KVCacheReady reason, message, the cache object, failed?)"""
         kv = svc.spec.kv_cache
         name = svc.kv_cache_name()
-        await self._prune_own_cache(
-            svc, raw, keep=name if kv is not None and kv.name is None else None
-        )
+        await self._prune_own_cache(svc, raw, keep=name)
         if kv is None or name is None:
             return "KVCacheNotRequested", "KV cache not requested", None, False
         cache = await self.client.get(AIMKVCACHE, name, svc.namespace)
         if kv.name is None:  # the service's own cache
-            if cache is not None and not is_controlled_by(cache, raw):
-                return (
-                    "KVCacheConflict",
-                    f"AIMKVCache {name} exists and is not owned by this service; delete it, or "
-                    f"use it with spec.kvCache.name: {name}",
-                    None,
-                    True,
-                )
+            waiting = self._previous_cache(svc, raw, cache)
+            if waiting is not None:
+                return "WaitingForPreviousKVCache", waiting, None, False
             try:
                 cache = await apply_if_changed(
-                    self.client, desired.auto_cache(svc, raw, name), cache
+                    self.client, desired.auto_cache(svc, raw, name, cache), cache
                 )
+            except ChildConflict as err:
+                return "KVCacheConflict", f"{err}; or use it with spec.kvCache.name", None, True
             except ApiError as err:
+                if is_transient(err):
+                    raise
                 return (
                     "KVCacheUpdateRejected",
                     f"AIMKVCache {name} rejected the change: {err}",
@@ -155,7 +187,7 @@ class ServiceReconciler:
         if state == KVCacheStatus.READY:
             return (
                 "KVCacheReady",
-                f"KV cache {name} is ready at {status.get('endpoint')}",
+                f"KV cache {name} is ready at {cache_endpoint(name)}",
                 cache,
                 False,
             )
@@ -170,23 +202,79 @@ class ServiceReconciler:
             return "KVCacheProgressing", f"KV cache {name} is {state}: {detail}", cache, False
         return "WaitingForKVCache", f"waiting for KV cache {name}", cache, False
 
+    @staticmethod
+    def _previous_cache(
+        svc: AIMService, raw: dict[str, Any], cache: dict[str, Any] | None
+    ) -> str | None:
+        """Why the service must wait before creating its own cache, or None.
+
+        The cache of an earlier AIMService of the same name (deleted and re-created: a GitOps
+        replace, or while the operator was down) is garbage-collected because its owner is gone;
+        its finalizer does not count this service as a user (``_users`` of the cache
+        reconciler), so the wait ends. Its deletion wakes this service through the watch.
+        """
+        if cache is None:
+            return None
+        owner = controller_of(cache)
+        name = meta(cache)["name"]
+        if owner is not None and owner.get("uid") != meta(raw).get("uid"):
+            earlier = owner.get("kind") == "AIMService" and owner.get("name") == svc.name
+            if earlier:
+                return (
+                    f"AIMKVCache {name} belongs to an earlier AIMService {svc.name} and is being "
+                    "garbage-collected; a new cache is created once it is gone"
+                )
+            return None  # someone else's: apply_if_changed reports the conflict
+        if is_being_deleted(cache):
+            return f"AIMKVCache {name} is being deleted; a new cache is created once it is gone"
+        return None
+
     async def _prune_own_cache(
         self, svc: AIMService, raw: dict[str, Any], keep: str | None
     ) -> None:
-        """Delete the cache this service created (``kvcache-<service>``) once it no longer wants
-        it (its spec moved from ``kvCache.type`` to a shared cache, or dropped ``kvCache``)."""
+        """Let go of the cache this service created (``kvcache-<service>``) once its spec no
+        longer asks for it by ``type``: deleted when no longer used at all, released (our
+        owner reference removed, the cache kept) when now used by ``name``."""
         own = f"{AUTO_KVCACHE_PREFIX}{svc.name}"
-        if keep == own:
-            return
         cache = await self.client.get(AIMKVCACHE, own, svc.namespace)
-        if cache is not None and is_controlled_by(cache, raw) and not is_being_deleted(cache):
-            await self.client.delete(AIMKVCACHE, own, svc.namespace, uid=meta(cache)["uid"])
+        if cache is None or not is_controlled_by(cache, raw) or is_being_deleted(cache):
+            return
+        kv = svc.spec.kv_cache
+        if keep == own and kv is not None and kv.name is None:
+            return  # still the service's own cache
+        if keep == own:
+            await self._release(cache, raw)
             self.recorder.event(
                 raw,
                 "Normal",
-                "KVCacheDeleted",
-                f"deleted AIMKVCache {own}: the service no longer uses it",
+                "KVCacheReleased",
+                f"AIMKVCache {own} is now used by name; this service no longer owns it",
             )
+            return
+        await self.client.delete(AIMKVCACHE, own, svc.namespace, uid=meta(cache)["uid"])
+        self.recorder.event(
+            raw,
+            "Normal",
+            "KVCacheDeleted",
+            f"deleted AIMKVCache {own}: the service no longer uses it",
+        )
+
+    async def _release(self, cache: dict[str, Any], raw: dict[str, Any]) -> None:
+        """Remove this service's owner reference from ``cache``. Guarded by resourceVersion: a
+        concurrent change makes it 409 and the reconcile decides again on fresh data."""
+        uid = meta(raw)["uid"]
+        refs = [r for r in meta(cache).get("ownerReferences") or [] if r.get("uid") != uid]
+        await self.client.patch(
+            AIMKVCACHE,
+            meta(cache)["name"],
+            meta(cache)["namespace"],
+            {
+                "metadata": {
+                    "ownerReferences": refs or None,
+                    "resourceVersion": meta(cache)["resourceVersion"],
+                }
+            },
+        )
 
     def _status(
         self,
@@ -197,20 +285,25 @@ class ServiceReconciler:
         kv_reason: str,
         kv_message: str,
         cache_failed: bool,
-        error: ApiError | ChildConflict | None,
+        error: Exception | None,
     ) -> dict[str, Any]:
         gen = svc.metadata.generation
         old = observed_status(raw).get("conditions")
         dstatus = (deploy or {}).get("status") or {}
         ready_replicas = int(dstatus.get("readyReplicas") or 0)
-        replicas = svc.spec.replicas
-        available = deploy is not None and ready_replicas >= replicas
+        wanted = svc.spec.replicas
+        available = deploy is not None and ready_replicas >= wanted
         cache_ok = kv_reason in ("KVCacheReady", "KVCacheNotRequested")
 
         if isinstance(error, ChildConflict):
             summary, reason, message = ServiceStatus.FAILED, "ChildConflict", str(error)
-        elif error is not None:
+        elif error is not None and not is_transient(error):
             summary, reason, message = ServiceStatus.FAILED, "ApplyFailed", f"Apply failed: {error}"
+        elif error is not None:
+            # Outlived the client's retries, but may well pass next time: the reconcile is
+            # retried with backoff; what runs keeps running.
+            summary = ServiceStatus.DEGRADED if available else ServiceStatus.STARTING
+            reason, message = "ApplyRetrying", f"retrying after an API error: {error}"
         elif cache_failed:
             summary, reason, message = ServiceStatus.FAILED, kv_reason, kv_message
         elif deploy is None and not cache_ok:
@@ -226,7 +319,7 @@ class ServiceReconciler:
             summary, reason, message = (
                 ServiceStatus.RUNNING,
                 "Running",
-                f"{ready_replicas}/{replicas} replicas ready",
+                f"{ready_replicas}/{wanted} replicas ready",
             )
         elif available:
             summary, reason, message = (
@@ -238,7 +331,7 @@ class ServiceReconciler:
             summary, reason, message = (
                 ServiceStatus.STARTING,
                 "WaitingForReplicas",
-                f"{ready_replicas}/{replicas} replicas ready",
+                f"{ready_replicas}/{wanted} replicas ready",
             )
 
         conds = set_condition(
@@ -261,14 +354,15 @@ class ServiceReconciler:
             "observedGeneration": gen,
             "status": str(summary),
             "conditions": conds,
-            "replicas": replicas,
+            # Observed, not copied from the spec: pods the Deployment runs (all revisions).
+            "replicas": int(dstatus.get("replicas") or 0),
             "readyReplicas": ready_replicas,
         }
         if cache is not None:
-            resolved: dict[str, Any] = {"name": meta(cache)["name"], "uid": meta(cache).get("uid")}
-            endpoint = (cache.get("status") or {}).get("endpoint")
-            if endpoint:
-                resolved["endpoint"] = endpoint
+            cache_name = meta(cache)["name"]
+            resolved: dict[str, Any] = {"name": cache_name, "uid": meta(cache).get("uid")}
+            if (cache.get("status") or {}).get("endpoint"):
+                resolved["endpoint"] = cache_endpoint(cache_name)
             status["resolvedKVCache"] = resolved
         return status
 
@@ -276,6 +370,10 @@ class ServiceReconciler:
         if not await apply_status_if_changed(self.client, raw, status, _STATUS_KEYS):
             return
         old = observed_status(raw)
+        ready = find_condition(status["conditions"], "Ready") or {}
+        old_ready = (find_condition(old.get("conditions"), "Ready") or {}).get("reason")
+        if ready.get("reason") in _CHILD_PROBLEMS and ready.get("reason") != old_ready:
+            self.recorder.event(raw, "Warning", str(ready["reason"]), str(ready.get("message")))
         old_kv = (find_condition(old.get("conditions"), "KVCacheReady") or {}).get("reason")
         new_kv = find_condition(status["conditions"], "KVCacheReady") or {}
         if new_kv.get("reason") != old_kv and new_kv.get("reason") != "KVCacheNotRequested":
@@ -286,4 +384,5 @@ class ServiceReconciler:
                 self.recorder.event(raw, "Normal", reason, message)
 
 
+_CHILD_PROBLEMS = frozenset({"ChildConflict", "ApplyFailed"})
 _BAD = frozenset({"KVCacheFailed", "KVCacheNotFound", "KVCacheConflict", "KVCacheUpdateRejected"})

@@ -6,9 +6,14 @@ the test asserts the exact error kubectl prints. Transition cases apply a valid 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+
+from aimctl.api.v1alpha1 import AIMService
+from aimctl.reconcilers._common import SERVICE_CONTROLLER
+from aimctl.reconcilers.service._desired import auto_cache
 
 from .aim_kubectl import Kubectl, rejection
 
@@ -188,17 +193,27 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         "cache-name-too-long",
         cache({}, name="c" * 41),
         [
-            "metadata.name: Invalid value: AIMKVCache names may have at most 40 characters (its "
-            "StatefulSet, <name>-statefulset, may have at most 52); choose a shorter name"
+            "metadata.name: Invalid value: AIMKVCache names may have at most 40 characters: its "
+            "StatefulSet <name>-statefulset may have at most 52, so that the "
+            "controller-revision-hash label of its pods fits in 63; choose a shorter name"
         ],
     ),
     (
         "cache-name-starts-with-digit",
         cache({}, name="1cache"),
         [
-            "metadata.name: Invalid value: AIMKVCache names must start with a lowercase letter "
-            "and contain only lowercase letters, digits and '-' (the Service <name>-svc needs a "
-            "DNS-1035 label)"
+            "metadata.name: Invalid value: AIMKVCache names must be DNS-1035 labels: lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(its Service <name>-svc is named after it); choose another name"
+        ],
+    ),
+    (
+        "cache-name-with-a-dot",
+        cache({}, name="shared.cache"),
+        [
+            "metadata.name: Invalid value: AIMKVCache names must be DNS-1035 labels: lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(its Service <name>-svc is named after it); choose another name"
         ],
     ),
     (
@@ -256,8 +271,54 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         service({"model": MODEL, "kvCache": {"type": "redis"}}, name="s" * 33),
         [
             "metadata.name: Invalid value: with spec.kvCache.type the service creates the "
-            "AIMKVCache kvcache-<service name>, so the service name may have at most 32 characters "
-            "and no '.'; choose a shorter name, or create an AIMKVCache and set spec.kvCache.name"
+            "AIMKVCache kvcache-<service name>, whose name may have at most 40 characters, so the "
+            "service name may have at most 32; choose a shorter name, or create an AIMKVCache and "
+            "set spec.kvCache.name"
+        ],
+    ),
+    (
+        "service-name-too-long",
+        service({"model": MODEL}, name="s" * 64),
+        [
+            "metadata.name: Invalid value: AIMService names may have at most 63 characters: its "
+            "Service is named after it and its pods are labelled with it; choose a shorter name"
+        ],
+    ),
+    (
+        # One message per problem: past 63 the own-cache limit does not speak as well.
+        "service-name-too-long-with-its-own-cache",
+        service({"model": MODEL, "kvCache": {"type": "redis"}}, name="s" * 64),
+        [
+            "metadata.name: Invalid value: AIMService names may have at most 63 characters: its "
+            "Service is named after it and its pods are labelled with it; choose a shorter name"
+        ],
+    ),
+    (
+        "service-name-with-a-dot",
+        service({"model": MODEL}, name="llama.chat"),
+        [
+            "metadata.name: Invalid value: AIMService names must be DNS-1035 labels: lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(its Deployment and Service are named after it); choose another name"
+        ],
+    ),
+    (
+        # Its name would be a value of the shared cache's NetworkPolicy selector.
+        "service-name-with-a-dot-using-a-shared-cache",
+        service({"model": MODEL, "kvCache": {"name": "shared-cache"}}, name="llama.chat"),
+        [
+            "metadata.name: Invalid value: AIMService names must be DNS-1035 labels: lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(its Deployment and Service are named after it); choose another name"
+        ],
+    ),
+    (
+        "service-name-starts-with-digit",
+        service({"model": MODEL, "kvCache": {"type": "redis"}}, name="8b-chat"),
+        [
+            "metadata.name: Invalid value: AIMService names must be DNS-1035 labels: lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(its Deployment and Service are named after it); choose another name"
         ],
     ),
     ("service-without-spec", service(None), ["spec: Required value", NOT_CHECKED]),
@@ -331,6 +392,120 @@ def test_invalid_object_is_rejected_with_an_actionable_message(
         assert got == errors
 
 
+def own(storage: dict[str, Any] | None, name: str = "svc") -> dict[str, Any]:
+    """A service with its own cache (``kvCache.type``), its storage set when not None."""
+    kv: dict[str, Any] = {"type": "redis"}
+    if storage is not None:
+        kv["storage"] = storage
+    return service({"model": MODEL, "kvCache": kv}, name)
+
+
+_RECREATE = "delete and recreate the AIMService to get a new, empty cache"
+_SMALLER = "delete and recreate the AIMService to get a new, smaller cache"
+
+# Changes of spec.kvCache.storage that the service's own AIMKVCache (kvcache-svc) would refuse:
+# (id, storage before, storage after (None: unset), the exact error kubectl prints).
+OWN_CACHE_REFUSED: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, str]] = [
+    (
+        "service-cache-size-shrinks",
+        {"size": "10Gi"},
+        {"size": "1Gi"},
+        "spec.kvCache.storage.size: Invalid value: AIMKVCache kvcache-svc has 10Gi and can grow "
+        f"but never shrink; set a size of at least 10Gi, or {_SMALLER}",
+    ),
+    (
+        "service-cache-storage-removed-after-growing",
+        {"size": "5Gi"},
+        None,
+        "spec.kvCache.storage.size: Invalid value: AIMKVCache kvcache-svc has 5Gi and can grow "
+        f"but never shrink; set a size of at least 5Gi, or {_SMALLER}",
+    ),
+    (
+        "service-cache-storage-added-below-the-default",
+        None,
+        {"size": "500Mi"},
+        "spec.kvCache.storage.size: Invalid value: AIMKVCache kvcache-svc has 1Gi and can grow "
+        f"but never shrink; set a size of at least 1Gi, or {_SMALLER}",
+    ),
+    (
+        "service-cache-storage-class-set-later",
+        None,
+        {"storageClassName": "fast-ssd"},
+        "spec.kvCache.storage.storageClassName: Invalid value: the storage class of AIMKVCache "
+        "kvcache-svc cannot change (it was created with the cluster default storage class); "
+        f"remove storageClassName, or {_RECREATE}",
+    ),
+    (
+        "service-cache-storage-class-set-later-beside-the-size",
+        {"size": "2Gi"},
+        {"size": "2Gi", "storageClassName": "fast-ssd"},
+        "spec.kvCache.storage.storageClassName: Invalid value: the storage class of AIMKVCache "
+        "kvcache-svc cannot change (it was created with the cluster default storage class); "
+        f"remove storageClassName, or {_RECREATE}",
+    ),
+    (
+        "service-cache-storage-class-changes",
+        {"storageClassName": "fast-ssd"},
+        {"storageClassName": "slow-hdd"},
+        "spec.kvCache.storage.storageClassName: Invalid value: the storage class of AIMKVCache "
+        "kvcache-svc cannot change (it was created with storage class fast-ssd); set "
+        f"storageClassName: fast-ssd, or {_RECREATE}",
+    ),
+    (
+        "service-cache-storage-removed-with-its-class",
+        {"storageClassName": "fast-ssd"},
+        None,
+        "spec.kvCache.storage.storageClassName: Invalid value: the storage class of AIMKVCache "
+        "kvcache-svc cannot change (it was created with storage class fast-ssd); set "
+        f"storageClassName: fast-ssd, or {_RECREATE}",
+    ),
+    (
+        "service-cache-access-modes-set-later",
+        None,
+        {"accessModes": ["ReadWriteMany"]},
+        "spec.kvCache.storage.accessModes: Invalid value: the access modes of AIMKVCache "
+        "kvcache-svc cannot change (it was created with [ReadWriteOnce]); set accessModes: "
+        f"[ReadWriteOnce], or {_RECREATE}",
+    ),
+    (
+        "service-cache-access-modes-change",
+        {"accessModes": ["ReadWriteOnce", "ReadOnlyMany"]},
+        {"accessModes": ["ReadWriteOnce"]},
+        "spec.kvCache.storage.accessModes: Invalid value: the access modes of AIMKVCache "
+        "kvcache-svc cannot change (it was created with [ReadWriteOnce, ReadOnlyMany]); set "
+        f"accessModes: [ReadWriteOnce, ReadOnlyMany], or {_RECREATE}",
+    ),
+    (
+        "service-cache-storage-removed-with-its-access-modes",
+        {"accessModes": ["ReadWriteMany"]},
+        None,
+        "spec.kvCache.storage.accessModes: Invalid value: the access modes of AIMKVCache "
+        "kvcache-svc cannot change (it was created with [ReadWriteMany]); set accessModes: "
+        f"[ReadWriteMany], or {_RECREATE}",
+    ),
+]
+
+# Changes of spec.kvCache.storage the service's own cache takes: (id, before, after).
+OWN_CACHE_ACCEPTED: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = [
+    ("service-cache-storage-added-with-the-defaults", None, {"size": "1Gi"}),
+    ("service-cache-storage-added-spelled-out", None, {"accessModes": ["ReadWriteOnce"]}),
+    ("service-cache-storage-added-larger", None, {"size": "2Gi"}),
+    ("service-cache-storage-removed-at-the-default-size", {"size": "1024Mi"}, None),
+    ("service-cache-storage-removed-below-the-default", {"size": "512Mi"}, None),
+    ("service-cache-grows", {"size": "10Gi"}, {"size": "20Gi"}),
+    (
+        "service-cache-access-modes-reordered",
+        {"accessModes": ["ReadWriteOnce", "ReadOnlyMany"]},
+        {"accessModes": ["ReadOnlyMany", "ReadWriteOnce"]},
+    ),
+    (
+        "service-cache-class-kept-and-grows",
+        {"storageClassName": "fast-ssd"},
+        {"storageClassName": "fast-ssd", "size": "2Gi"},
+    ),
+]
+
+
 # (id, valid object, invalid update of it, the exact error kubectl prints)
 TRANSITIONS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     (
@@ -377,12 +552,15 @@ TRANSITIONS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
         "create a new cache to use other access modes",
     ),
     (
-        "service-cache-size-shrinks",
-        service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "10Gi"}}}),
-        service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "1Gi"}}}),
-        'spec.kvCache.storage.size: Invalid value: "1Gi": storage.size cannot shrink (was 10Gi); '
-        "create a new cache to reduce size",
+        "service-name-too-long-to-get-its-own-cache",
+        service({"model": MODEL, "kvCache": {"name": "shared-cache"}}, name="s" * 40),
+        service({"model": MODEL, "kvCache": {"type": "redis"}}, name="s" * 40),
+        "metadata.name: Invalid value: with spec.kvCache.type the service creates the AIMKVCache "
+        "kvcache-<service name>, whose name may have at most 40 characters, so the service name "
+        "may have at most 32; choose a shorter name, or create an AIMKVCache and set "
+        "spec.kvCache.name",
     ),
+    *[(case, own(before), own(after), error) for case, before, after, error in OWN_CACHE_REFUSED],
 ]
 
 
@@ -397,35 +575,98 @@ def test_invalid_change_is_rejected_with_an_actionable_message(
     assert rejection(aim.apply(after)) == [error]
 
 
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        (cache(storage(size="10Gi")), cache(storage(size="20Gi"))),  # growing is fine
-        (cache(storage(size="1Gi")), cache(storage(size=1073741824))),  # same size, other spelling
-        (
-            cache(storage(accessModes=["ReadWriteOnce", "ReadOnlyMany"])),
-            cache(storage(accessModes=["ReadOnlyMany", "ReadWriteOnce"])),  # a set: order is free
-        ),
-        (
-            cache(storage(storageClassName="fast-ssd")),
-            cache(storage(storageClassName="fast-ssd", size="2Gi")),
-        ),
-        (
-            service({"model": MODEL, "kvCache": {"type": "redis", "storage": {"size": "10Gi"}}}),
-            service(
-                {"model": MODEL, "kvCache": {"name": "shared-cache"}}
-            ),  # switch to a shared one
-        ),
-    ],
-    ids=["size-grows", "size-respelled", "access-modes-reordered", "class-kept", "type-to-name"],
-)
+ALLOWED: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("size-grows", cache(storage(size="10Gi")), cache(storage(size="20Gi"))),
+    ("size-respelled", cache(storage(size="1Gi")), cache(storage(size=1073741824))),
+    (
+        "access-modes-reordered",  # a set: order is free
+        cache(storage(accessModes=["ReadWriteOnce", "ReadOnlyMany"])),
+        cache(storage(accessModes=["ReadOnlyMany", "ReadWriteOnce"])),
+    ),
+    (
+        "class-kept",
+        cache(storage(storageClassName="fast-ssd")),
+        cache(storage(storageClassName="fast-ssd", size="2Gi")),
+    ),
+    (
+        "type-to-name",  # the service's own cache is deleted, not changed
+        own({"size": "10Gi", "storageClassName": "fast-ssd"}),
+        service({"model": MODEL, "kvCache": {"name": "shared-cache"}}),
+    ),
+    (
+        "name-to-type",  # a new cache: any storage
+        service({"model": MODEL, "kvCache": {"name": "shared-cache"}}),
+        own({"size": "500Mi", "storageClassName": "fast-ssd", "accessModes": ["ReadWriteMany"]}),
+    ),
+    (
+        "kvcache-removed",
+        own({"size": "10Gi", "storageClassName": "fast-ssd"}),
+        service({"model": MODEL}),
+    ),
+    ("longest-names", service({"model": MODEL}, "s" * 63), service({"model": MODEL}, "s" * 63)),
+    ("longest-name-with-own-cache", own(None, "s" * 32), own({"size": "2Gi"}, "s" * 32)),
+    (
+        "long-name-with-shared-cache",
+        service({"model": MODEL, "kvCache": {"name": "c" * 40}}, "s" * 63),
+        service({"model": MODEL, "kvCache": {"name": "c" * 40}}, "s" * 63),
+    ),
+    ("longest-cache-name", cache({}, "c" * 40), cache(storage(size="2Gi"), "c" * 40)),
+    *[(case, own(before), own(after)) for case, before, after in OWN_CACHE_ACCEPTED],
+]
+
+
+@pytest.mark.parametrize(("before", "after"), [a[1:] for a in ALLOWED], ids=[a[0] for a in ALLOWED])
 def test_allowed_change_is_accepted(
     aim: Kubectl, before: dict[str, Any], after: dict[str, Any]
 ) -> None:
-    assert aim.apply(before).returncode == 0
+    created = aim.apply(before)
+    assert created.returncode == 0, created.stderr
     result = aim.apply(after)
     assert result.returncode == 0, result.stderr
 
 
+# -- the service's rules on spec.kvCache mirror its own cache's ---------------------------------
+
+MIRRORED = [(c, before, after) for c, before, after, _ in OWN_CACHE_REFUSED] + OWN_CACHE_ACCEPTED
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [m[1:] for m in MIRRORED], ids=[m[0] for m in MIRRORED]
+)
+def test_the_service_refuses_exactly_what_its_own_cache_would(
+    aim: Kubectl, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> None:
+    """The AIMKVCache the operator derives from each version of the service (``auto_cache``,
+    applied as the service controller does: server-side, its field manager) takes the change
+    exactly when the AIMService did, and the model's mirror of the rules says the same."""
+    assert aim.apply(own(before)).returncode == 0
+    old = aim.get("aimservice", "svc")
+    service_said = aim.apply(own(after))
+    new = aim.get("aimservice", "svc") if service_said.returncode == 0 else None
+
+    def apply_cache(svc: dict[str, Any] | None) -> Any:
+        # The refused service never reaches the operator: derive the cache from what was sent.
+        raw = svc or {**own(after), "metadata": old["metadata"]}
+        cache_obj = auto_cache(AIMService.model_validate(raw), raw, "kvcache-svc")
+        return aim(
+            "apply", "--server-side", f"--field-manager={SERVICE_CONTROLLER}", "-f", "-",
+            input=json.dumps(cache_obj),
+        )  # fmt: skip
+
+    assert apply_cache(old).returncode == 0
+    cache_said = apply_cache(new)
+    assert (service_said.returncode == 0) == (cache_said.returncode == 0), (
+        service_said.stderr,
+        cache_said.stderr,
+    )
+    mirror = AIMService.model_validate({**own(after), "metadata": old["metadata"]})
+    errors = mirror.own_cache_change_errors(AIMService.model_validate(old))
+    if service_said.returncode == 0:
+        assert errors == []
+    else:
+        assert [e.split(": Invalid value: ", 1)[1] for e in rejection(service_said)] == errors
+
+
 def test_the_table_is_big_enough() -> None:
-    assert len(INVALID) + len(TRANSITIONS) >= 25
+    assert len(INVALID) + len(TRANSITIONS) >= 45
+    assert len(MIRRORED) >= 18

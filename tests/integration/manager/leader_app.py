@@ -1,7 +1,10 @@
 """A manager process for the leader-election test: reconciles ConfigMaps in one namespace and
 appends one JSON line per reconcile (identity, start, end; wall-clock seconds) to a file.
 
-    python leader_app.py KUBECONFIG NAMESPACE IDENTITY OUTFILE
+    python leader_app.py KUBECONFIG NAMESPACE IDENTITY OUTFILE [LEASE RENEW RETRY]
+
+Timings default to 6/4/1 s. Exits 0 on a clean stop and 6 when leadership was lost (the
+``aimctl run`` code); an unexpected exception exits 1 with a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from aimctl.log import configure_logging
 from aimctl.manager import LeaderElectionConfig, LeaderElectionLost, Manager
 
 
-async def main(kubeconfig: str, namespace: str, identity: str, outfile: str) -> int:
+async def main(
+    kubeconfig: str,
+    namespace: str,
+    identity: str,
+    outfile: str,
+    lease: str = "6",
+    renew: str = "4",
+    retry: str = "1",
+) -> int:
     configure_logging("json", "info")
     config = await load_kubeconfig(kubeconfig)
     mgr = Manager(
@@ -29,9 +40,9 @@ async def main(kubeconfig: str, namespace: str, identity: str, outfile: str) -> 
             namespace=namespace,
             name="leader-test",
             identity=identity,
-            lease_duration=6,
-            renew_deadline=4,
-            retry_period=1,
+            lease_duration=int(lease),
+            renew_deadline=float(renew),
+            retry_period=float(retry),
         ),
         graceful_shutdown_timeout=5,
     )
@@ -48,9 +59,9 @@ async def main(kubeconfig: str, namespace: str, identity: str, outfile: str) -> 
     try:
         await mgr.run(handle_signals=True)
     except LeaderElectionLost:
-        return 1
+        return 6
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(*sys.argv[1:5])))
+    sys.exit(asyncio.run(main(*sys.argv[1:8])))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 from aimctl.controller import Request
 from aimctl.envtest import ControlPlane
+from aimctl.informers import FuncHandler
+from aimctl.reconcilers._common import AIMKVCACHE
 
 from .operator_kit import Operator, start_operator, storage_class
 
@@ -89,6 +92,15 @@ async def test_growing_storage_expands_the_pvc_and_keeps_pod_and_data(operator: 
     pod_before = await op.get("pod", "grow-statefulset-0")
     sts_before = await op.get("statefulset", "grow-statefulset")
     assert pvc_before and pod_before and sts_before
+    # Every status the cache shows while growing: it keeps serving, so it stays Ready.
+    seen: list[str] = []
+
+    def record(_: object, new: dict[str, Any]) -> None:
+        if (new.get("metadata") or {}).get("name") == "grow":
+            seen.append(str((new.get("status") or {}).get("status")))
+
+    for informer in await op.mgr.informers_for(AIMKVCACHE):
+        informer.add_handler(FuncHandler(update=record))
     body["spec"]["storage"]["size"] = "20Gi"  # type: ignore[index]
     await op.k("apply", "-n", op.namespace, "-f", "-", input=json.dumps(body))
 
@@ -124,6 +136,7 @@ async def test_growing_storage_expands_the_pvc_and_keeps_pod_and_data(operator: 
         return status.get("storageSize") == "20Gi" and storage.get("reason") == "Bound"
 
     await op.wait("capacity 20Gi reported and StorageReady again", resized)
+    assert seen and set(seen) == {"Ready"}, f"the cache left Ready while growing: {seen}"
 
 
 async def test_growth_on_a_class_without_expansion_is_explained(operator: Operator) -> None:

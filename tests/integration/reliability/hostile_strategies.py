@@ -2,11 +2,11 @@
 
 ``batches()`` draws AIMKVCache and AIMService specs that are valid under the CRD schema (the
 generated OpenAPI schema and its CEL rules): quantities in every spelling the pattern admits,
-env lists (unique names, literal values in any Unicode, every ``valueFrom`` source), resources
-with requests not above limits, every access-mode set, cache names up to the 40-character limit,
-services with their own cache (names up to 32) or a shared/missing one (names up to 63 with
-dots), LMCache configs. ``garbage()`` draws arbitrary JSON for a spec stored under a permissive
-schema.
+env lists (unique names, literal values in any Unicode, control characters included, empty
+values included, every ``valueFrom`` source), resources with requests not above limits, every
+access-mode set, cache names up to the 40-character limit, services with their own cache (names
+up to 32) or a shared/missing one (names up to 63), LMCache configs. ``garbage()`` draws
+arbitrary JSON for a spec stored under a permissive schema.
 """
 
 from __future__ import annotations
@@ -17,20 +17,22 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from aimctl.api.v1alpha1 import (
+    AIMKVCACHE_MAX_NAME_LENGTH,
+    AIMSERVICE_MAX_NAME_LENGTH,
+    AIMSERVICE_MAX_NAME_LENGTH_WITH_OWN_CACHE,
+)
+
 Json = Any
 
 ACCESS_MODES = ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
 _UNITS = ["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "Ti", "e3", "E", "n", "u"]
-# Unicode text, minus U+007F-U+009F and U+FFFE/U+FFFF: the operator cannot apply those today
-# (its server-side apply bodies go through the API server's YAML decoder, which rejects them);
-# test_control_characters_in_user_text_do_not_break_apply_or_status pins that bug on its own.
-_APPLY_UNSAFE = "".join(chr(c) for c in range(0x7F, 0xA0)) + "\ufffe\uffff"
 
 
 def text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
-    return st.text(
-        st.characters(exclude_characters=_APPLY_UNSAFE), min_size=min_size, max_size=max_size
-    )
+    """Any Unicode text (every code point but the surrogates, which JSON cannot carry as UTF-8):
+    C0 and C1 control characters (U+0000-U+001F, U+007F-U+009F) and U+FFFE/U+FFFF included."""
+    return st.text(st.characters(), min_size=min_size, max_size=max_size)
 
 
 _IDENT = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
@@ -88,9 +90,8 @@ def env_var(draw: st.DrawFn, name: str) -> dict[str, Any]:
     kind = draw(st.sampled_from(["value", "value", "none", "cm", "secret", "field", "resource"]))
     var: dict[str, Any] = {"name": name}
     if kind == "value":
-        # Not "": the API server drops an empty value, so the operator sees drift forever
-        # (test_an_empty_env_value_costs_no_write_when_in_sync pins that bug on its own).
-        var["value"] = draw(text(min_size=1, max_size=40))
+        # "" included: the API server drops an empty value from the objects it stores.
+        var["value"] = draw(st.just("") | text(max_size=40))
     elif kind in ("cm", "secret"):
         ref: dict[str, Any] = {"name": draw(_LABELISH), "key": draw(_IDENT)}
         if draw(st.booleans()):
@@ -168,7 +169,6 @@ class ServiceDraw:
     shared: int | None
     own_cache: bool
     name_length: int
-    dotted: bool
 
 
 @st.composite
@@ -203,13 +203,14 @@ def service(draw: st.DrawFn, caches: int) -> ServiceDraw:
             st.sampled_from(["remote_url: {SERVICE_URL}\n", "remote_url: redis://{SERVICE_URL}\n"])
             | text(max_size=60)
         )
-    max_length = 32 if mode == "own" else 63
+    max_length = (
+        AIMSERVICE_MAX_NAME_LENGTH_WITH_OWN_CACHE if mode == "own" else AIMSERVICE_MAX_NAME_LENGTH
+    )
     return ServiceDraw(
         spec=spec,
         shared=shared,
         own_cache=mode == "own",
         name_length=draw(st.integers(8, max_length)),
-        dotted=mode != "own" and draw(st.integers(0, 4)) == 0,
     )
 
 
@@ -221,12 +222,8 @@ class Batch:
     def objects(self, prefix: str) -> list[dict[str, Any]]:
         """The batch's objects, named ``<prefix>c<j>`` / ``<prefix>s<j>`` padded to length."""
 
-        def name(base: str, length: int, dotted: bool = False) -> str:
-            padded = (base + "x" * 253)[: max(length, len(base))]
-            if dotted and len(padded) > len(base) + 2:
-                cut = len(base) + 1
-                padded = padded[:cut] + "." + padded[cut + 1 :]
-            return padded
+        def name(base: str, length: int) -> str:
+            return (base + "x" * 253)[: max(length, len(base))]
 
         out: list[dict[str, Any]] = []
         cache_names = [name(f"{prefix}c{j}", n) for j, (_, n) in enumerate(self.caches)]
@@ -237,7 +234,7 @@ class Batch:
             if s.shared is not None:
                 target = cache_names[s.shared] if s.shared >= 0 else f"{prefix}missing"
                 spec["kvCache"] = {**spec["kvCache"], "name": target}
-            out.append(_object("AIMService", name(f"{prefix}s{j}", s.name_length, s.dotted), spec))
+            out.append(_object("AIMService", name(f"{prefix}s{j}", s.name_length), spec))
         return out
 
 
@@ -252,7 +249,13 @@ def _object(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 @st.composite
 def batches(draw: st.DrawFn) -> Batch:
-    caches = draw(st.lists(st.tuples(cache_spec(), st.integers(8, 40)), min_size=1, max_size=4))
+    caches = draw(
+        st.lists(
+            st.tuples(cache_spec(), st.integers(8, AIMKVCACHE_MAX_NAME_LENGTH)),
+            min_size=1,
+            max_size=4,
+        )
+    )
     services = draw(st.lists(service(len(caches)), max_size=3))
     return Batch(caches=caches, services=services)
 

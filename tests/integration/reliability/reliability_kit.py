@@ -363,6 +363,21 @@ class InProcessOperator:
     def patches(self) -> int:
         return self.mgr.rest.stats.requests["PATCH"]
 
+    def refused_patches(self) -> int:
+        """PATCHes the server answered 409: create-only applies of a child that exists but had
+        left the label-filtered cache (no write happened; the operator then reads it live)."""
+        return int(
+            sum(
+                sample.value
+                for family in self.mgr.registry.collect()
+                if family.name == "rest_client_requests"
+                for sample in family.samples
+                if sample.name == "rest_client_requests_total"
+                and sample.labels.get("method") == "PATCH"
+                and sample.labels.get("code") == "409"
+            )
+        )
+
     def assert_alive(self) -> None:
         if self.task.done():
             exc = self.task.exception() if not self.task.cancelled() else None

@@ -7,7 +7,9 @@ merge patch of the ``app.kubernetes.io/name`` label, or a merge patch of the
 label-filtered cache, so the operator sees it "deleted").
 
 Asserted: drift is corrected without a hot loop: the operator's PATCHes while the writer runs
-(and until convergence after it stops) are at most one per foreign write (plus a small constant),
+(and until convergence after it stops) are at most one write per foreign write (plus a small
+constant; a label change that drops a StatefulSet out of the cache also costs one create-only
+apply the server refuses with 409, counted apart as ``refused_create_only``),
 and its reconciles a small multiple of them; after the writer stops, everything converges back
 to the operator's spec and the operator goes quiet: 0 writes in the next 10 s.
 """
@@ -96,6 +98,7 @@ async def _conflict(cp: ControlPlane, ns: str, test: str, *, k: int, duration: f
         await eventually(lambda: _in_spec(rest, op, k), within=120, what="caches converged")
         await asyncio.sleep(1.0)  # the operator's own last writes come back through the watch
         patches0, reconciles0 = op.patches(), op.reconciles()
+        refused0 = op.refused_patches()
         writes = 0
         per_second: list[int] = []
         started = time.monotonic()
@@ -113,7 +116,8 @@ async def _conflict(cp: ControlPlane, ns: str, test: str, *, k: int, duration: f
             lambda: _in_spec(rest, op, k), within=120, what="converged after the writer stopped"
         )
         settle_s = time.monotonic() - started - writer_s
-        corrections = op.patches() - patches0
+        refused = op.refused_patches() - refused0
+        corrections = op.patches() - patches0 - refused
         reconciles = op.reconciles() - reconciles0
         await asyncio.sleep(1.0)  # the corrections' own watch events
         quiet0 = op.writes()
@@ -133,6 +137,7 @@ async def _conflict(cp: ControlPlane, ns: str, test: str, *, k: int, duration: f
         "operator_patches_per_min_worst_10s": max(windows, default=0) * 6,
         "operator_patches_total": corrections,
         "corrections_per_foreign_write": round(corrections / max(writes, 1), 2),
+        "refused_create_only": refused,
         "reconciles": int(reconciles),
         "converged_after_stop_s": round(settle_s, 1),
         "writes_in_quiet_window": quiet_writes,
@@ -141,6 +146,7 @@ async def _conflict(cp: ControlPlane, ns: str, test: str, *, k: int, duration: f
     report(test, figures)
     assert corrections >= 1, "the operator never corrected the drift"
     assert corrections <= writes + 2 * k, "more than one correction per foreign write: a loop"
+    assert refused <= writes, "more than one refused create-only apply per foreign write"
     assert reconciles <= 4 * writes + 20, "reconciles out of proportion with the foreign writes"
     assert quiet_writes == 0, "the operator kept writing after the writer stopped"
 

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +18,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from aimctl._dev_cli import FAST_SSD
+from aimctl.cli._dev import FAST_SSD
+from aimctl.cli._dev_operator import operator_argv
 from aimctl.envtest import ApiError, ControlPlane, ManagedProcess
 from aimctl.envtest._ports import free_ports
 
@@ -34,8 +34,24 @@ DEPLOYMENT = "aimctl-controller-manager"
 CRDS = ("aimkvcaches.aim.silogen.ai", "aimservices.aim.silogen.ai")
 
 T = TypeVar("T")
+
 # How the API server words an RBAC (or RBAC-backed admission) refusal.
 DENIED = re.compile(r"403 Forbidden|cannot [a-z]+ resource ")
+
+
+def dev_up_args(directory: Path, metrics: int, health: int) -> list[str]:
+    """``dev up --dir DIR`` with the operator's ports given (free ones instead of 8080/8081,
+    which something else on the machine may hold)."""
+    return [
+        "dev",
+        "up",
+        "--dir",
+        str(directory),
+        "--metrics-bind-address",
+        f"127.0.0.1:{metrics}",
+        "--health-probe-bind-address",
+        f"127.0.0.1:{health}",
+    ]
 
 
 def kubectl(
@@ -142,26 +158,20 @@ class Operator:
 
     def __init__(self, kubeconfig: Path, log_path: Path, *extra: str) -> None:
         self.metrics_port, self.health_port = free_ports(2)
-        argv = [
-            sys.executable,
-            "-m",
-            "aimctl",
-            "run",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--leader-elect",
-            "--leader-election-namespace",
-            SYSTEM_NS,
-            "--log-format",
-            "console",
-            "--metrics-bind-address",
-            f"127.0.0.1:{self.metrics_port}",
-            "--health-probe-bind-address",
-            f"127.0.0.1:{self.health_port}",
-            "--graceful-shutdown-timeout",
-            "5",
-            *extra,
-        ]
+        # `aimctl dev`'s command line, with leader election back on (a later flag wins).
+        argv = operator_argv(
+            kubeconfig,
+            metrics_bind_address=f"127.0.0.1:{self.metrics_port}",
+            health_probe_bind_address=f"127.0.0.1:{self.health_port}",
+            extra=[
+                "--leader-elect",
+                "--leader-election-namespace",
+                SYSTEM_NS,
+                "--graceful-shutdown-timeout",
+                "5",
+                *extra,
+            ],
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIMCTL_")}
         env.pop("KUBECONFIG", None)
         self.process = ManagedProcess("aimctl-run", argv, log_path=log_path, env=env)

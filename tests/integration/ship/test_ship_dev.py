@@ -19,9 +19,12 @@ from typing import Any
 import psutil
 import pytest
 
-from aimctl import _dev_cli as dev
+from aimctl.cli._dev_operator import STATE_FILE
 from aimctl.envtest import KWOK_PROVISIONER, find_assets, read_state, stop_detached
 from aimctl.envtest._ports import free_ports
+from aimctl.envtest._state import read_records
+
+from .ship_env import dev_up_args
 
 pytestmark = pytest.mark.full
 
@@ -43,7 +46,7 @@ def recorded_pids(directory: Path) -> dict[str, int]:
     state = read_state(directory / "cluster")
     if state is not None:
         pids.update({p.name: p.pid for p in state.processes})
-    pids.update({name: p.pid for name, p in dev._read_processes(directory).items()})
+    pids.update({p.name: p.pid for p in read_records(directory / STATE_FILE)})
     return pids
 
 
@@ -77,16 +80,7 @@ def test_dev_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
     assets = find_assets(full=True)  # a clear error, not a CLI failure, without binaries
     directory = tmp_path / "dev"
     metrics, health = free_ports(2)
-    up_args = [
-        "dev",
-        "up",
-        "--dir",
-        str(directory),
-        "--metrics-bind-address",
-        f"127.0.0.1:{metrics}",
-        "--health-probe-bind-address",
-        f"127.0.0.1:{health}",
-    ]
+    up_args = dev_up_args(directory, metrics, health)
     pids: dict[str, int] = {}
     try:
         up = aimctl(*up_args)
@@ -157,4 +151,4 @@ def test_dev_up_twice_then_down_leaves_nothing(tmp_path: Path) -> None:
     ]
     assert not leftovers
     assert (directory / "operator.log").is_file()  # logs stay for post-mortems
-    assert not (directory / dev.STATE_FILE).exists()
+    assert not (directory / STATE_FILE).exists()

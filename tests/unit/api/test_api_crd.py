@@ -11,9 +11,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from aimctl.api._cli import manifests, stale_differences
 from aimctl.api.crd import crd_filename, generate_crds, render_crd, structural_errors
 from aimctl.api.v1alpha1 import AIMKVCache, AIMService
+from aimctl.cli._manifests import manifests, stale_differences
 
 REPO = Path(__file__).resolve().parents[3]
 CRDS_DIR = REPO / "manifests" / "crds"

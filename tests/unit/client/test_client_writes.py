@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from aimctl.client import (
     TransportError,
     api_error_from_status,
 )
+from aimctl.client._operations import merge_patch
 
 CM = GVK("", "v1", "ConfigMap")
 
@@ -65,10 +67,16 @@ def client(rest: ScriptedRest) -> Client:
     return Client(rest, mapper, NoCache(), field_manager="test-manager", retry_attempts=4)  # type: ignore[arg-type]
 
 
-def err(status: int) -> Exception:
+def err(status: int, retry_after: str | None = None) -> Exception:
     return api_error_from_status(
-        status, {"kind": "Status", "code": status, "message": f"HTTP {status}"}
+        status,
+        {"kind": "Status", "code": status, "message": f"HTTP {status}"},
+        retry_after_header=retry_after,
     )
+
+
+LOST = TransportError("the answer was lost")  # sent; the server may have applied it
+REFUSED = TransportError("connection refused", request_sent=False)
 
 
 CM_OBJ = {
@@ -79,13 +87,20 @@ CM_OBJ = {
 }
 
 
-async def test_apply_is_a_server_side_apply_patch_with_the_field_manager_and_force() -> None:
+def cm_with(**meta: Any) -> dict[str, Any]:
+    """CM_OBJ with more metadata (a fresh copy)."""
+    return {**CM_OBJ, "metadata": {"name": "a", "namespace": "ns", **meta}}
+
+
+async def test_apply_is_a_server_side_apply_patch_that_forces_only_when_asked() -> None:
     rest = ScriptedRest()
     await client(rest).apply(CM_OBJ)
-    (call,) = rest.calls
-    assert (call.method, call.path) == ("PATCH", "/api/v1/namespaces/ns/configmaps/a")
-    assert call.params == {"fieldManager": "test-manager", "force": "true"}
-    assert call.content_type == "application/apply-patch+yaml"
+    await client(rest).apply(CM_OBJ, force=True)
+    first, second = rest.calls
+    assert (first.method, first.path) == ("PATCH", "/api/v1/namespaces/ns/configmaps/a")
+    assert first.params == {"fieldManager": "test-manager", "force": "false"}
+    assert second.params == {"fieldManager": "test-manager", "force": "true"}
+    assert first.content_type == "application/apply-patch+yaml"
 
 
 async def test_apply_status_targets_the_status_subresource() -> None:
@@ -107,13 +122,39 @@ async def test_retries_give_up_after_the_attempt_limit() -> None:
     assert len(rest.calls) == 4
 
 
-async def test_create_is_retried_only_when_throttled() -> None:
-    rest = ScriptedRest([err(429), {"created": True}])
+async def test_create_is_resent_only_when_throttled_or_never_sent() -> None:
+    rest = ScriptedRest([err(429), REFUSED, {"created": True}])
     assert await client(rest).create(CM_OBJ) == {"created": True}
-    rest = ScriptedRest([err(503)])
-    with pytest.raises(ServerError):
-        await client(rest).create(CM_OBJ)
-    assert len(rest.calls) == 1  # a 5xx on create may have created it: not blindly retried
+    assert len(rest.calls) == 3
+    for failure in (err(503), err(503, retry_after="1"), LOST):
+        rest = ScriptedRest([failure])
+        with pytest.raises(type(failure)):
+            await client(rest).create(CM_OBJ)
+        assert len(rest.calls) == 1  # it may have created it: not blindly resent
+
+
+async def test_a_json_patch_adding_a_finalizer_is_not_resent_after_a_lost_answer() -> None:
+    add = [{"op": "add", "path": "/metadata/finalizers/-", "value": "x.io/f"}]
+    rest = ScriptedRest([LOST, {}])
+    with pytest.raises(TransportError):
+        await client(rest).patch(CM, "a", "ns", add, patch_type="json")
+    assert len(rest.calls) == 1
+    guarded = [{"op": "test", "path": "/metadata/resourceVersion", "value": "7"}, *add]
+    rest = ScriptedRest([LOST, {}])
+    await client(rest).patch(CM, "a", "ns", guarded, patch_type="json")
+    assert len(rest.calls) == 2  # a guarded patch cannot apply twice
+    rest = ScriptedRest([LOST, {}])
+    await client(rest).patch(CM, "a", "ns", {"data": {"k": "v"}})
+    assert len(rest.calls) == 2  # a merge patch applied twice is applied once
+
+
+async def test_retry_after_is_honoured_for_429_and_for_5xx_of_idempotent_requests() -> None:
+    for failure in (err(429, retry_after="1"), err(503, retry_after="1")):
+        rest = ScriptedRest([failure, {"ok": True}])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await client(rest).apply(CM_OBJ) == {"ok": True}
+        assert loop.time() - started >= 0.95
 
 
 async def test_a_guarded_patch_raises_conflict_instead_of_retrying() -> None:
@@ -145,6 +186,41 @@ async def test_mutate_without_changes_makes_no_write() -> None:
     assert [c.method for c in rest.calls] == ["GET"]
 
 
+async def test_a_delete_without_precondition_is_not_resent_after_a_lost_answer() -> None:
+    rest = ScriptedRest([LOST, err(404)])
+    with pytest.raises(TransportError):
+        await client(rest).delete(CM, "a", "ns")
+    assert len(rest.calls) == 1  # resent, it could delete a re-created object of that name
+
+
+async def test_a_resent_delete_that_finds_the_object_gone_reports_its_own_delete() -> None:
+    rest = ScriptedRest([LOST, err(404)])
+    assert await client(rest).delete(CM, "a", "ns", uid="u1") is True
+    assert [c.body["preconditions"] for c in rest.calls] == [{"uid": "u1"}] * 2
+    rest = ScriptedRest([REFUSED, err(404)])
+    assert await client(rest).delete(CM, "a", "ns") is False  # never sent: truly already gone
+
+
+async def test_add_finalizer_is_guarded_and_not_duplicated_when_resent() -> None:
+    obj = cm_with(resourceVersion="1")
+    live = cm_with(resourceVersion="2", finalizers=["x.io/f"])
+    rest = ScriptedRest([LOST, err(409), live])
+    assert await client(rest).add_finalizer(obj, "x.io/f") == live
+    assert [c.method for c in rest.calls] == ["PATCH", "PATCH", "GET"]
+    assert rest.calls[0].body == {"metadata": {"finalizers": ["x.io/f"], "resourceVersion": "1"}}
+    rest = ScriptedRest()
+    assert await client(rest).add_finalizer(live, "x.io/f") is live
+    assert rest.calls == []  # already there: no write
+
+
+async def test_remove_finalizer_accepts_that_the_object_went_away() -> None:
+    obj = cm_with(resourceVersion="1", finalizers=["x.io/f", "y.io/g"])
+    rest = ScriptedRest([LOST, err(404)])
+    gone = await client(rest).remove_finalizer(obj, "x.io/f")
+    assert gone["metadata"]["finalizers"] == ["y.io/g"]
+    assert obj["metadata"]["finalizers"] == ["x.io/f", "y.io/g"]  # the caller's copy is untouched
+
+
 async def test_delete_reports_already_gone_and_sends_preconditions() -> None:
     rest = ScriptedRest([err(404)])
     assert await client(rest).delete(CM, "a", "ns") is False
@@ -156,3 +232,13 @@ async def test_delete_reports_already_gone_and_sends_preconditions() -> None:
         "propagationPolicy": "Orphan",
         "preconditions": {"uid": "u1"},
     }
+    rest = ScriptedRest([{}])
+    await client(rest).delete(CM, "a", "ns", resource_version="9")
+    assert rest.calls[0].body["preconditions"] == {"resourceVersion": "9"}
+
+
+def test_merge_patch_holds_only_the_differences() -> None:
+    before = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1], "gone": True}
+    after = {"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2], "new": "x"}
+    assert merge_patch(before, after) == {"b": {"d": 4}, "e": [1, 2], "new": "x", "gone": None}
+    assert merge_patch(after, after) == {}

@@ -5,9 +5,11 @@ from aimctl.controller import (
     EnqueueHandler,
     Request,
     and_,
+    annotation_changed,
     for_controller_owner,
     for_object,
     generation_changed,
+    label_changed,
     label_selector,
     not_,
     or_,
@@ -39,7 +41,9 @@ def obj(
 class FakeQueue:
     added: list[tuple[Request, int]] = field(default_factory=list)
 
-    def add(self, item: Request, *, priority: int = 0) -> None:
+    shutting_down: bool = False
+
+    def add(self, item: Request, priority: int = 0) -> None:
         self.added.append((item, priority))
 
 
@@ -54,6 +58,31 @@ def test_resource_version_changed_filters_resyncs() -> None:
     p = resource_version_changed()
     assert not p.update(obj("a", rv="5"), obj("a", rv="5"))
     assert p.update(obj("a", rv="5"), obj("a", rv="6"))
+
+
+def test_label_changed_passes_only_label_changes_on_update() -> None:
+    p = label_changed()
+    assert p.create(obj("a")) and p.delete(obj("a"))
+    assert not p.update(obj("a", rv="1"), obj("a", rv="2", gen=2))
+    assert p.update(obj("a", labels={"x": "1"}), obj("a", labels={"x": "2"}))
+    assert p.update(obj("a"), obj("a", labels={"x": "1"}))
+    no_labels = {"metadata": {"name": "a"}}
+    assert not p.update(no_labels, obj("a"))  # absent and empty are the same
+
+
+def test_annotation_changed_passes_only_annotation_changes_on_update() -> None:
+    def annotated(value: str | None, rv: str = "1") -> dict[str, Any]:
+        o = obj("a", rv=rv)
+        if value is not None:
+            o["metadata"]["annotations"] = {"note": value}
+        return o
+
+    p = annotation_changed()
+    assert p.create(annotated("x")) and p.delete(annotated("x"))
+    assert not p.update(annotated("x"), annotated("x", rv="2"))
+    assert p.update(annotated("x"), annotated("y"))
+    assert p.update(annotated(None), annotated("y"))
+    assert not p.update(annotated(None), annotated(None, rv="2"))
 
 
 def test_combinators() -> None:

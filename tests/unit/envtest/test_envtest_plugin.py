@@ -8,6 +8,7 @@ pytest_plugins = ["pytester"]
 
 INI = """
 [pytest]
+addopts = -p aimctl.envtest.pytest_plugin
 asyncio_default_fixture_loop_scope = function
 markers =
     integration: x

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from aimctl._internal.backoff import BackoffPolicy
 from aimctl._internal.clock import ManualClock
@@ -16,6 +17,7 @@ from aimctl.informers import (
     CONTROLLER_UID_INDEX,
     DeletedFinalStateUnknown,
     FuncHandler,
+    IndexFuncError,
     InformerMetrics,
     InformerSyncError,
     ReflectorOptions,
@@ -233,6 +235,18 @@ def test_resync_periods_under_a_second_are_refused(server: FakeListerWatcher) ->
     informer, _ = new_informer(server)
     with pytest.raises(ValueError):
         informer.add_handler(Recorder(), resync_period=0.5)
+    with pytest.raises(ValueError):
+        SharedInformer(server, resync_period=0.5)
+
+
+def test_handlers_without_a_resync_period_take_the_informers_and_zero_disables_it(
+    server: FakeListerWatcher,
+) -> None:
+    informer = SharedInformer(server, resync_period=600)
+    assert informer.add_handler(Recorder()).resync_period == 600
+    assert informer.add_handler(Recorder(), resync_period=60).resync_period == 60
+    assert informer.add_handler(Recorder(), resync_period=0).resync_period is None
+    assert new_informer(server)[0].add_handler(Recorder()).resync_period is None
 
 
 async def test_wait_for_sync_fails_fast_on_forbidden_naming_the_kind_and_the_server_reason(
@@ -313,13 +327,101 @@ async def test_a_transform_that_raises_stores_the_object_as_received(
     def bad(obj: Object) -> Object:
         raise KeyError("bug")
 
+    metrics = InformerMetrics()
     informer = SharedInformer(
-        server, transform=bad, options=ReflectorOptions(initial_list="list"), sleep=RecordingSleep()
+        server,
+        transform=bad,
+        options=ReflectorOptions(initial_list="list"),
+        metrics=metrics,
+        sleep=RecordingSleep(),
     )
     await informer.start()
     await informer.wait_for_sync()
     await informer.stop()
     assert len(informer.store) == 2
+    assert metrics.transform_errors.labels("v1/ConfigMap", "").value == 2
+
+
+async def test_user_code_failures_are_exported_per_kind_and_scope(
+    server: FakeListerWatcher,
+) -> None:
+    registry = CollectorRegistry()
+
+    def bad_transform(obj: Object) -> Object:
+        raise KeyError("bug")
+
+    def bad_handler(obj: Object, initial: bool) -> None:
+        raise RuntimeError("handler bug")
+
+    informer = SharedInformer(
+        server,
+        transform=bad_transform,
+        options=ReflectorOptions(initial_list="list"),
+        metrics=InformerMetrics.for_registry(registry),
+        sleep=RecordingSleep(),
+    )
+    informer.add_handler(FuncHandler(add=bad_handler))
+    await informer.start()
+    await informer.wait_for_sync()
+    await informer.stop()
+    text = generate_latest(registry).decode()
+    labels = 'kind="v1/ConfigMap",scope=""'
+    assert f"aimctl_informer_handler_errors_total{{{labels}}} 2.0" in text
+    assert f"aimctl_informer_transform_errors_total{{{labels}}} 2.0" in text
+    assert f"aimctl_informer_index_errors_total{{{labels}}} 0.0" in text
+
+
+async def test_an_index_failure_on_a_watch_event_is_counted_and_redelivered_by_a_relist(
+    running: tuple[SharedInformer, Recorder], server: FakeListerWatcher
+) -> None:
+    # Before issue 14 the object was cached without its index entry and nothing said so.
+    informer, rec = running
+    metrics = informer._metrics
+    broken = True
+
+    def by_team(o: Object) -> list[str]:
+        if broken and o["metadata"]["name"] == "bad":
+            raise ValueError("no team")
+        return [o["data"].get("team", "none")]
+
+    informer.store.add_indexer("team", by_team)
+    rec.calls.clear()
+    server.create("bad", data={"team": "red"})
+    await until(lambda: metrics.index_errors.value >= 2)  # the watch event, then a relist
+    assert "default/bad" not in informer.store
+    assert isinstance(informer.last_error, IndexFuncError)
+    assert informer.last_error.key == "default/bad"
+    assert len(server.list_calls()) >= 2
+    assert rec.calls == []  # nothing delivered for an object the cache does not hold
+    broken = False
+    await until(lambda: "default/bad" in informer.store)
+    assert [o["metadata"]["name"] for o in informer.store.by_index("team", "red")] == ["bad"]
+    assert rec.calls == [("add", "bad", False)]
+    assert informer.has_synced
+
+
+async def test_an_index_failure_in_the_first_list_fails_wait_for_sync_at_once(
+    server: FakeListerWatcher,
+) -> None:
+    informer, metrics = new_informer(server, sleep=GatedSleep())
+
+    def by_label(o: Object) -> list[str]:
+        return [o["metadata"]["labels"]["app"]]  # "a" has no labels: KeyError
+
+    informer.store.add_indexer("app", by_label)
+    rec = Recorder()
+    informer.add_handler(rec)
+    await informer.start()
+    with pytest.raises(InformerSyncError) as err:
+        await informer.wait_for_sync(timeout=None)
+    await informer.stop()
+    assert isinstance(err.value.error, IndexFuncError)
+    assert not err.value.timed_out
+    assert "'app'" in str(err.value)
+    assert "'default/a'" in str(err.value)
+    assert not informer.has_synced
+    assert rec.calls == [("add", "b", True)]  # the rest of the list is cached and delivered
+    assert metrics.index_errors.labels("v1/ConfigMap", "").value == 1
 
 
 async def test_an_unexpected_crash_restarts_the_loop_with_a_relist(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from aimctl.informers import LabelSelector, to_selector
+from aimctl.informers import (
+    FieldRequirement,
+    FieldSelector,
+    LabelSelector,
+    to_field_selector,
+    to_selector,
+)
 
 
 @pytest.mark.parametrize(
@@ -102,3 +108,42 @@ def test_printed_selectors_parse_back_to_the_same_selector(
     again = LabelSelector.parse(str(sel))
     assert again == sel
     assert again.matches(labels) == all(labels.get(k) == v for k, v in required.items())
+
+
+# -- field selectors ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("metadata.name=x", "metadata.name=x"),
+        ("metadata.name==x", "metadata.name=x"),
+        ("type!=kubernetes.io/tls, metadata.name=a", "metadata.name=a,type!=kubernetes.io/tls"),
+        ("metadata.name=", "metadata.name="),  # an empty value is legal
+        (r"metadata.name=a\,b\=c\\d", r"metadata.name=a\,b\=c\\d"),
+        ("", ""),
+    ],
+)
+def test_field_selectors_parse_to_a_canonical_form(text: str, canonical: str) -> None:
+    assert str(FieldSelector.parse(text)) == canonical
+
+
+def test_field_selector_values_unescape_and_maps_build_equal_selectors() -> None:
+    parsed = FieldSelector.parse(r"metadata.name=a\,b")
+    assert parsed.requirements == (FieldRequirement("metadata.name", "=", "a,b"),)
+    assert to_field_selector({"metadata.name": "a,b"}) == parsed
+    assert to_field_selector(parsed) is parsed
+    assert to_field_selector("") is None
+    assert to_field_selector(None) is None
+
+
+@pytest.mark.parametrize("text", ["metadata.name", "=x", "a=b=c", "a=b,c", r"a=b\x", "a=b\\"])
+def test_malformed_field_selectors_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        FieldSelector.parse(text)
+
+
+@given(st.dictionaries(st.sampled_from(["metadata.name", "type", "spec.x"]), st.text()))
+def test_printed_field_selectors_parse_back_to_themselves(fields: dict[str, str]) -> None:
+    selector = FieldSelector.from_fields(fields)
+    assert FieldSelector.parse(str(selector)) == selector

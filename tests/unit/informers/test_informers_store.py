@@ -12,6 +12,7 @@ from aimctl.informers import (
     CONTROLLER_UID_INDEX,
     NAMESPACE_INDEX,
     OWNER_UID_INDEX,
+    IndexFuncError,
     Store,
     field_indexer,
     index_by_controller_uid,
@@ -127,17 +128,76 @@ def test_a_store_has_exactly_one_writer() -> None:
         s.writer()
 
 
-def test_an_index_function_that_raises_leaves_the_object_unindexed_but_stored() -> None:
+def test_an_index_function_that_raises_refuses_the_write_and_changes_nothing() -> None:
+    # Before issue 14 the object was stored and silently left out of the index.
     s = Store()
     w = s.writer()
+    bad = {"b"}
 
-    def broken(o: Object) -> list[str]:
-        raise ValueError("boom")
+    def by_team(o: Object) -> list[str]:
+        if o["metadata"]["name"] in bad:
+            raise ValueError("boom")
+        return [o["spec"]["team"]]
 
-    s.add_indexer("broken", broken)
-    w.upsert("ns/a", obj("a", "ns"))
-    assert s.get("ns/a") is not None
-    assert s.index_values("broken") == []
+    s.add_indexer("team", by_team)
+    w.upsert("ns/a", obj("a", "ns", team="red"))
+    with pytest.raises(IndexFuncError) as err:
+        w.upsert("ns/b", obj("b", "ns", team="red"))
+    assert (err.value.index, err.value.key) == ("team", "ns/b")
+    assert isinstance(err.value.__cause__, ValueError)
+    assert "ns/b" not in s
+    assert s.index_keys("team", "red") == ["ns/a"]
+    assert s.index_keys(NAMESPACE_INDEX, "ns") == ["ns/a"]  # no index half-written
+    # An update that fails keeps the previous version, still indexed as before.
+    bad.add("a")
+    with pytest.raises(IndexFuncError):
+        w.upsert("ns/a", obj("a", "ns", team="blue"))
+    stored = s.get("ns/a")
+    assert stored is not None
+    assert stored["spec"]["team"] == "red"
+    assert s.index_keys("team", "red") == ["ns/a"]
+    assert s.index_keys("team", "blue") == []
+
+
+def test_an_index_function_yielding_non_strings_is_refused_like_one_that_raises() -> None:
+    s = Store()
+    s.add_indexer("replicas", lambda o: [o["spec"]["replicas"]])
+    with pytest.raises(IndexFuncError, match="not a str"):
+        s.writer().upsert("ns/a", obj("a", "ns", replicas=3))
+    assert len(s) == 0
+
+
+def test_an_indexer_that_fails_on_a_stored_object_is_not_added() -> None:
+    s = filled()
+
+    def needs_zone(o: Object) -> list[str]:
+        return [o["metadata"]["labels"]["zone"]]
+
+    with pytest.raises(IndexFuncError):
+        s.add_indexer("zone", needs_zone)
+    assert "zone" not in s.indexers
+    with pytest.raises(KeyError):
+        s.index_keys("zone", "z1")
+
+
+def test_a_delete_removes_index_entries_even_if_the_function_now_fails() -> None:
+    s = Store()
+    w = s.writer()
+    broken = False
+
+    def flaky(o: Object) -> list[str]:
+        if broken:
+            raise RuntimeError("not pure")
+        return [o["spec"]["team"]]
+
+    s.add_indexer("team", flaky)
+    w.upsert("ns/a", obj("a", "ns", team="red"))
+    w.upsert("ns/b", obj("b", "ns", team="red"))
+    broken = True
+    w.delete("ns/a")
+    assert s.index_keys("team", "red") == ["ns/b"]
+    w.delete("ns/b")
+    assert s.index_values("team") == []
 
 
 def test_indexes_stay_exact_under_random_operations() -> None:

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from aimctl.objects import (
@@ -8,7 +10,10 @@ from aimctl.objects import (
     has_finalizer,
     is_being_deleted,
     is_controlled_by,
+    is_owned_by,
+    owner_reference,
     with_finalizer,
+    with_owner_reference,
     without_finalizer,
 )
 
@@ -54,3 +59,31 @@ def test_finalizers_are_added_once_and_removed() -> None:
     assert has_finalizer(obj, "a")
     assert not is_being_deleted(obj)
     assert is_being_deleted({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
+
+
+def test_a_plain_owner_reference_is_not_a_controller_and_upserts_by_owner() -> None:
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "uid": "u1"}}
+    ref = owner_reference(owner)
+    assert ref == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "d",
+        "uid": "u1",
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }
+    child: dict[str, Any] = {"kind": "ConfigMap", "metadata": {"name": "c"}}
+    child["metadata"]["ownerReferences"] = with_owner_reference(child, ref)
+    assert is_owned_by(child, owner) and not is_controlled_by(child, owner)
+    blocking = owner_reference(owner, block_owner_deletion=True)
+    refs = with_owner_reference(child, blocking)
+    assert refs == [blocking]  # the same owner (group, kind, name) is replaced, not repeated
+    other = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "uid": "u2"}}
+    child["metadata"]["ownerReferences"] = with_owner_reference(child, owner_reference(other))
+    assert len(child["metadata"]["ownerReferences"]) == 2
+    boss = {"apiVersion": "x.io/v1", "kind": "Boss", "metadata": {"name": "b", "uid": "u3"}}
+    child["metadata"]["ownerReferences"] = with_owner_reference(child, controller_reference(boss))
+    with pytest.raises(AlreadyOwnedError):
+        with_owner_reference(child, controller_reference(other))
+    with pytest.raises(ValueError, match="uid"):
+        owner_reference({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}})

@@ -74,3 +74,16 @@ def test_missing_keys_are_drift_unless_desired_is_none() -> None:
 
 def test_empty_desired_values_match_omitted_fields() -> None:
     assert diff_paths({"a": 1, "b": None, "c": [], "d": {}}, {}) == [".a"]
+
+
+def test_a_desired_false_zero_or_empty_string_is_not_an_omitted_field() -> None:
+    # Pointer fields keep their zero values on the server: absent means "never written".
+    for zero in (False, 0, ""):
+        assert diff_paths({"spec": {"f": zero}}, {"spec": {}}) == [".spec.f"]
+    assert is_subset({"spec": {"f": False}}, {"spec": {"f": False}})
+
+
+def test_nulls_and_empty_collections_equal_absent() -> None:
+    empties: tuple[Any, ...] = (None, [], {})
+    for empty in empties:
+        assert is_subset({"spec": {"f": empty}}, {"spec": {}})

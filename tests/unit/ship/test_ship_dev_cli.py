@@ -13,8 +13,8 @@ from unittest.mock import MagicMock
 import yaml
 from click.testing import CliRunner
 
-from aimctl import _dev_cli as dev
-from aimctl.cli import cli
+from aimctl.cli import _dev as dev, _dev_operator as operator, _dev_samples as samples, cli
+from aimctl.cli._manifests import shipped_dir
 from aimctl.envtest import KWOK_PROVISIONER, kwok_storage_class, pid_alive, process_start_time
 
 
@@ -32,7 +32,7 @@ def test_fast_ssd_is_an_expandable_class_the_clusters_kwok_binds() -> None:
 
 
 def test_operator_command_line() -> None:
-    argv = dev.operator_argv(Path("/d/cluster/kubeconfig"))
+    argv = operator.operator_argv(Path("/d/cluster/kubeconfig"))
     assert argv[:4] == [sys.executable, "-m", "aimctl", "run"]
     assert " ".join(argv[4:]) == (
         "--kubeconfig /d/cluster/kubeconfig --log-format console --no-leader-elect "
@@ -50,16 +50,16 @@ def test_down_signals_only_a_pid_whose_start_time_matches(tmp_path: Path) -> Non
         assert start is not None
         record = {"name": "operator", "pid": child.pid, "log": "x"}
         # A recycled pid (another start time) is left alone.
-        (tmp_path / dev.STATE_FILE).write_text(
+        (tmp_path / operator.STATE_FILE).write_text(
             json.dumps({"processes": [{**record, "start_time": start + 1}]})
         )
-        assert dev._stop_processes(tmp_path) == []
+        assert operator.stop_recorded(tmp_path) == []
         assert pid_alive(child.pid)
-        assert not (tmp_path / dev.STATE_FILE).exists()
-        (tmp_path / dev.STATE_FILE).write_text(
+        assert not (tmp_path / operator.STATE_FILE).exists()
+        (tmp_path / operator.STATE_FILE).write_text(
             json.dumps({"processes": [{**record, "start_time": start}]})
         )
-        assert dev._stop_processes(tmp_path) == ["operator"]
+        assert operator.stop_recorded(tmp_path) == ["operator"]
         assert child.wait(5) != 0
     finally:
         child.kill()
@@ -89,7 +89,7 @@ def test_up_refuses_a_manifests_dir_without_the_samples(tmp_path: Path) -> None:
 
 
 def test_samples_the_dev_cluster_applies_exist() -> None:
-    samples = Path(dev.__file__).resolve().parent.parent / "manifests" / "samples"
-    for name in (dev.QUICK_START, *dev.SHARED):
-        docs = list(yaml.safe_load_all((samples / name).read_text()))
-        assert all(d["metadata"]["namespace"] == dev.NAMESPACE for d in docs if d)
+    sample_dir = shipped_dir() / "samples"
+    for name in (samples.QUICK_START, *samples.SHARED):
+        docs = list(yaml.safe_load_all((sample_dir / name).read_text()))
+        assert all(d["metadata"]["namespace"] == samples.NAMESPACE for d in docs if d)

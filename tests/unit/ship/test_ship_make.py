@@ -38,7 +38,7 @@ def dry_run(*args: str) -> list[str]:
         ("dev-down", ".venv/bin/aimctl dev down --dir .dev"),
         ("run", ".venv/bin/aimctl run --log-format console"),
         ("manifests", ".venv/bin/aimctl manifests --output manifests/crds"),
-        ("install", ".venv/bin/pip install -q -e '.[dev,bench]'"),
+        ("install", ".venv/bin/pip install -q --require-hashes -r requirements/dev.txt"),
         ("lint", ".venv/bin/mypy"),
         ("clean", ".venv/bin/aimctl dev down --dir .dev"),
     ],

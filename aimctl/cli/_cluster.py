@@ -7,27 +7,61 @@ the command, and their pids go to ``DIR/state.json``. ``down`` stops them and re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
-from aimctl.envtest._binaries import BinariesNotFound
-from aimctl.envtest._controlplane import ControlPlane
-from aimctl.envtest._process import ProcessStartError
-from aimctl.envtest._state import read_state, stop_detached, write_state
+from aimctl.envtest import (
+    BinariesNotFound,
+    ControlPlane,
+    ProcessStartError,
+    read_state,
+    stop_detached,
+    write_state,
+)
 
-__all__ = ["DEFAULT_DIR", "cluster"]
+__all__ = ["DEFAULT_DIR", "cluster", "dir_option", "start_detached"]
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 DEFAULT_DIR = Path(".dev/cluster")
 
-_dir_option = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_DIR,
-    show_default=True,
-    help="Where the cluster keeps its kubeconfig, certificates, etcd data, logs and pids.",
+
+def dir_option(default: Path, help: str) -> Callable[[FC], FC]:
+    """The ``--dir DIR`` option of the commands that keep state in a directory."""
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+_dir_option = dir_option(
+    DEFAULT_DIR, "Where the cluster keeps its kubeconfig, certificates, etcd data, logs and pids."
 )
+
+
+def start_detached(directory: Path, *, full: bool, timeout: float | None) -> ControlPlane:
+    """Start a detached control plane in ``directory`` and record it in its state file.
+
+    Whatever a previous state file names is stopped first (its start times tell a reused pid
+    apart). Raises :class:`click.ClickException` when the binaries are missing or a component
+    does not start.
+    """
+    stop_detached(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        cp = ControlPlane(full=full, work_dir=directory, start_timeout=timeout, detached=True)
+        cp.start()
+    except (BinariesNotFound, ProcessStartError) as e:
+        raise click.ClickException(str(e)) from e
+    write_state(cp, directory)
+    return cp
 
 
 @click.group()
@@ -56,14 +90,7 @@ def up(full: bool, timeout: float | None, directory: Path) -> None:
             f"a cluster is already running in {directory} ({pids}); "
             f"run `aimctl cluster down --dir {directory}` first"
         )
-    stop_detached(directory)  # a stale state file from a crashed cluster
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        cp = ControlPlane(full=full, work_dir=directory, start_timeout=timeout, detached=True)
-        cp.start()
-    except (BinariesNotFound, ProcessStartError) as e:
-        raise click.ClickException(str(e)) from e
-    write_state(cp, directory)
+    cp = start_detached(directory, full=full, timeout=timeout)  # stops a crashed one's leftovers
     kubectl = cp.assets.path("kubectl")
     mode = "full (controller-manager, scheduler, kwok node kwok-node-0)" if full else "envtest"
     click.echo(f"Control plane up in {cp.start_duration:.1f}s: {cp.url} [{mode}]")

@@ -15,6 +15,8 @@ from aimctl.sizing import (
     shape_estimate_bytes,
 )
 
+__all__ = ["kvcache"]
+
 
 @click.group("kvcache")
 def kvcache() -> None:

@@ -1,0 +1,1 @@
+"""Examples built on aimctl; each is a package runnable with ``python -m examples.<name>``."""
