@@ -88,7 +88,9 @@ def test_cryptography_only_behind_the_envtest_extra() -> None:
     assert "cryptography" in _names(extras["envtest"])
     assert "aimctl[envtest]" in extras["dev"]
     assert {"kopf", "py-spy", "psutil"} == set(_names(extras["bench"]))
-    assert not {"kopf", "py-spy", "psutil"} & set(_names(extras["dev"]))
+    # The benchmark peers stay out of make install; psutil is shared (the tests measure
+    # processes with it too).
+    assert not {"kopf", "py-spy"} & set(_names(extras["dev"]))
 
 
 def test_every_dependency_has_an_upper_bound() -> None:
