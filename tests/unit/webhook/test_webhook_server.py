@@ -23,7 +23,7 @@ from aimctl.webhook import (
     mutate_path,
     validate_path,
 )
-from tests.unit.webhook.test_review import UPDATE
+from tests.unit.webhook.test_webhook_review import UPDATE
 
 KIND = GVK("widgets.example.aimctl.dev", "v2", "Widget")
 
