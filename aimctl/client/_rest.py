@@ -537,11 +537,13 @@ APPLY_YAML = "application/apply-patch+yaml"
 
 def _dumps_yaml_safe(body: Mapping[str, Any] | list[Any]) -> bytes:
     """JSON for a server-side apply body, which the API server parses as YAML (1.2 JSON is
-    YAML, but its decoder is stricter than JSON): raw U+007F-U+009F (but U+0085) and
-    U+FFFE/U+FFFF are refused, and so are ``\\u`` escapes of surrogates (what ``ensure_ascii``
-    makes of an emoji). So text stays UTF-8 and only those code points are escaped, each of
-    which is a single escape outside the surrogate range. Measured per code point with a
-    ConfigMap apply against kube-apiserver 1.36."""
+    YAML, but its decoder is stricter than JSON): raw U+007F-U+009F and U+FFFE/U+FFFF are
+    refused, except U+0085 (NEL), which is accepted but folded into a space (a YAML line break:
+    the stored value would differ from the applied one forever), and ``\\u`` escapes of
+    surrogates (what ``ensure_ascii`` makes of an emoji) are refused. So text stays UTF-8 and
+    only U+007F-U+009F and U+FFFE/U+FFFF are escaped, each a single escape outside the
+    surrogate range. Measured per code point with a ConfigMap apply against kube-apiserver 1.36
+    (U+2028/U+2029, U+FEFF and other spaces round-trip raw)."""
     # orjson first (~5x faster than json.dumps; every apply goes through here): it writes the
     # same bytes as the json.dumps below for JSON values (compact, UTF-8, the same escapes),
     # but for some floats' spelling (0.00002 for 2e-05: the same number). What it would write
@@ -563,9 +565,9 @@ def _dumps_yaml_safe(body: Mapping[str, Any] | list[Any]) -> bytes:
 
 
 # JSON strings may carry these raw; the apiserver's YAML decoder may not (see above).
-_YAML_UNSAFE = re.compile("[\u007f-\u0084\u0086-\u009f\ufffe\uffff]")
+_YAML_UNSAFE = re.compile("[\u007f-\u009f\ufffe\uffff]")
 # The same code points in UTF-8 bytes, or a ``null`` (see ``_dumps_yaml_safe``).
-_ORJSON_DIFFERS = re.compile(rb"\x7f|\xc2[\x80-\x84\x86-\x9f]|\xef\xbf[\xbe\xbf]|null")
+_ORJSON_DIFFERS = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]|null")
 
 
 def _encode_params(params: Params | None) -> dict[str, str] | None:

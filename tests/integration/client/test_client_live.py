@@ -192,3 +192,28 @@ async def test_a_user_without_rbac_gets_forbidden_with_the_servers_message(
         with pytest.raises(Forbidden) as denied:
             await rest.request("GET", "/api/v1/secrets")
     assert 'User "client-nobody" cannot list resource "secrets"' in denied.value.message
+
+
+async def test_applied_text_is_stored_exactly_whatever_its_code_points(
+    rest: RestClient, namespace: str
+) -> None:
+    """Server-side apply bodies are parsed as YAML: text with C0/C1 controls (U+0085 NEL is a YAML
+    line break that would be folded into a space), U+FFFE/U+FFFF, line/paragraph separators,
+    a BOM or an emoji must be stored exactly as applied, else a reconciler sees drift forever."""
+    text = "".join(chr(c) for c in [*range(0x01, 0x20), *range(0x7F, 0xA0)])
+    text += "\ufffe\uffff\u2028\u2029\ufeff\U0001f600 e\u0301"
+    path = f"/api/v1/namespaces/{namespace}/configmaps/every-char"
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "every-char", "namespace": namespace},
+        "data": {"k": text},
+    }
+    stored = await rest.request(
+        "PATCH",
+        path,
+        params={"fieldManager": "test", "force": "true"},
+        body=body,
+        content_type="application/apply-patch+yaml",
+    )
+    assert stored["data"]["k"] == text
