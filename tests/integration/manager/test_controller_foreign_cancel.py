@@ -4,37 +4,16 @@ the worker lives on, later events are reconciled and ``/healthz`` stays 200."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
 
 import aiohttp
-import pytest
 
-from aimctl.client import GVK, ClusterConfig, RestClient, load_kubeconfig
+from aimctl.client import GVK, ClusterConfig, RestClient
 from aimctl.controller import Request
-from aimctl.envtest import ControlPlane
 from aimctl.manager import Manager
 
+from .manager_kit import wait_for
+
 CONFIGMAP = GVK("", "v1", "ConfigMap")
-
-
-async def wait_for(cond: Callable[[], bool], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def config(control_plane: ControlPlane) -> ClusterConfig:
-    return await load_kubeconfig(str(control_plane.kubeconfig))
-
-
-@pytest.fixture
-async def rest(config: ClusterConfig) -> AsyncIterator[RestClient]:
-    async with RestClient(config) as r:
-        yield r
 
 
 async def test_a_foreign_cancellation_does_not_kill_the_worker(

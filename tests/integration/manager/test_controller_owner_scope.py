@@ -9,39 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from aimctl.client import GVK, ClusterConfig, RestClient, load_kubeconfig
+from aimctl.client import GVK, ClusterConfig, RestClient
 from aimctl.controller import Request, label_selector
-from aimctl.envtest import ControlPlane
 from aimctl.manager import Manager
+
+from .manager_kit import wait_for
 
 CONFIGMAP = GVK("", "v1", "ConfigMap")
 CLUSTERROLE = GVK("rbac.authorization.k8s.io", "v1", "ClusterRole")
 ROLES = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
-
-
-async def wait_for(cond: Callable[[], bool], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def config(control_plane: ControlPlane) -> ClusterConfig:
-    return await load_kubeconfig(str(control_plane.kubeconfig))
-
-
-@pytest.fixture
-async def rest(config: ClusterConfig) -> AsyncIterator[RestClient]:
-    async with RestClient(config) as r:
-        yield r
 
 
 @pytest.fixture

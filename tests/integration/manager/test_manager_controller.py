@@ -19,15 +19,9 @@ from aimctl.envtest import ControlPlane
 from aimctl.manager import CacheSyncError, Manager
 from aimctl.workqueue import ItemExponentialRateLimiter
 
+from .manager_kit import wait_for
+
 CONFIGMAP = GVK("", "v1", "ConfigMap")
-
-
-async def wait_for(cond: Callable[[], bool], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
@@ -55,17 +49,6 @@ async def put_configmap(rest: RestClient, ns: str, name: str, data: dict[str, st
         body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data},
         content_type="application/apply-patch+yaml",
     )
-
-
-@pytest.fixture
-async def config(control_plane: ControlPlane) -> ClusterConfig:
-    return await load_kubeconfig(str(control_plane.kubeconfig))
-
-
-@pytest.fixture
-async def rest(config: ClusterConfig) -> AsyncIterator[RestClient]:
-    async with RestClient(config) as r:
-        yield r
 
 
 async def test_sample_reconciler_converges_children(

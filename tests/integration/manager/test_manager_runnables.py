@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aimctl.client import GVK, ClusterConfig, load_kubeconfig
+from aimctl.client import GVK, ClusterConfig
 from aimctl.controller import Request
-from aimctl.envtest import ControlPlane
 from aimctl.manager import Manager
 
 from .manager_kit import election, finish, leading, manager
@@ -45,11 +44,6 @@ class Probe:
 
 async def nothing(_: Request) -> None:
     return None
-
-
-@pytest.fixture
-async def config(control_plane: ControlPlane) -> ClusterConfig:
-    return await load_kubeconfig(str(control_plane.kubeconfig))
 
 
 def replica(config: ClusterConfig, namespace: str, identity: str) -> tuple[Manager, Probe, Probe]:

@@ -7,42 +7,11 @@ import itertools
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from aimctl.controller import Controller, Request, Result, TerminalError
-from aimctl.controller._metrics import controller_metrics
-from aimctl.workqueue import ItemExponentialRateLimiter, Queue
+from aimctl.controller import Request, Result, TerminalError
+from tests.unit.controller.controller_kit import make, sample, until
 
 A = Request("ns", "a")
-
-
-def make(reconcile, *, workers: int = 1, base: float = 0.005, timeout: float | None = None):  # type: ignore[no-untyped-def]
-    registry = CollectorRegistry()
-    q: Queue[Request] = Queue(
-        name="test", rate_limiter=ItemExponentialRateLimiter(base, 1000), registry=registry
-    )
-    c = Controller(
-        "test",
-        reconcile,
-        q,
-        max_concurrent_reconciles=workers,
-        reconcile_timeout=timeout,
-        metrics=controller_metrics(registry),
-    )
-    return c, q, registry
-
-
-def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    value = registry.get_sample_value(name, {"controller": "test", **labels})
-    return value or 0.0
-
-
-async def until(cond, within: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_a_burst_of_adds_for_one_key_runs_one_reconcile() -> None:

@@ -9,43 +9,13 @@ import itertools
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from aimctl.controller import Controller, Request, Result
-from aimctl.controller._metrics import controller_metrics
-from aimctl.workqueue import ItemExponentialRateLimiter, Queue
+from aimctl.controller import Request, Result
+from tests.unit.controller.controller_kit import make, sample, until
 
 A = Request("ns", "a")
 B = Request("ns", "b")
-
-
-def make(reconcile, *, workers: int = 1, base: float = 0.005, timeout: float | None = None):  # type: ignore[no-untyped-def]
-    registry = CollectorRegistry()
-    q: Queue[Request] = Queue(
-        name="test", rate_limiter=ItemExponentialRateLimiter(base, 1000), registry=registry
-    )
-    c = Controller(
-        "test",
-        reconcile,
-        q,
-        max_concurrent_reconciles=workers,
-        reconcile_timeout=timeout,
-        metrics=controller_metrics(registry),
-    )
-    return c, q, registry
-
-
-def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, {"controller": "test", **labels}) or 0.0
-
-
-async def until(cond, within: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + within
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def worker_task(name: str = "test-worker-0") -> asyncio.Task[object]:
