@@ -13,7 +13,7 @@ NAMESPACE ?= aimctl-system
 KUBECTL ?= kubectl
 PYTEST_ARGS ?=
 
-.PHONY: install control-plane lint test test-unit test-integration manifests check-manifests run dev dev-down \
+.PHONY: install control-plane redis-server lint test test-unit test-integration manifests check-manifests run dev dev-down \
         docker-build kind-up kind-down kind-load deploy undeploy bench clean
 
 # Installs come from the hash-pinned locks in requirements/ (regenerate: bash requirements/lock.sh),
@@ -36,18 +36,21 @@ install: $(BIN)/aimctl ## Create the virtualenv and install aimctl with its dev 
 control-plane: ## Build (or find in ~/.cache/aimctl) the pinned kube-apiserver, etcd, kwok, ... binaries.
 	bash hack/control-plane.sh
 
+redis-server: ## Install Debian's redis-server if missing (the data-plane tests run the real one).
+	bash hack/redis-server.sh
+
 lint: install ## ruff and mypy --strict.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint control-plane check-manifests ## Lint, then unit and integration tests against a real control plane.
+test: lint control-plane redis-server check-manifests ## Lint, then unit and integration tests against a real control plane.
 	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install control-plane
+test-integration: install control-plane redis-server
 	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 manifests: install ## Regenerate manifests/crds from the pydantic models.

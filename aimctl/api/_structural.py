@@ -42,6 +42,7 @@ ALLOWED_KEYWORDS = frozenset(
         "x-kubernetes-map-type",
         "x-kubernetes-validations",
         "x-kubernetes-embedded-resource",
+        "x-kubernetes-preserve-unknown-fields",
     }
 )
 _TYPES = {"object", "array", "string", "integer", "number", "boolean"}

@@ -31,6 +31,7 @@ __all__ = [
     "AIMSERVICE",
     "APPLIED_HASH",
     "LABEL_SCOPED",
+    "SECRET",
     "SERVICES_BY_CACHE",
     "CONFIGMAP",
     "DEPLOYMENT",
@@ -82,6 +83,7 @@ POD = GVK("", "v1", "Pod")
 RESOURCEQUOTA = GVK("", "v1", "ResourceQuota")
 STORAGECLASS = GVK("storage.k8s.io", "v1", "StorageClass")
 NETWORKPOLICY = GVK("networking.k8s.io", "v1", "NetworkPolicy")
+SECRET = GVK("", "v1", "Secret")
 
 # Index of AIMServices by the cache they use, "<namespace>/<cache>" (``_setup``): the users of a
 # cache in one lookup instead of a scan of the namespace's services.
@@ -109,7 +111,7 @@ CONFLICT_RECHECK = 60.0
 # Kinds the manager caches only when they carry our managed-by label (``_setup``): a cache miss
 # for them does not mean "no such object", only "none of ours".
 LABEL_SCOPED: frozenset[GVK] = frozenset(
-    {POD, PVC, STATEFULSET, SERVICE, NETWORKPOLICY, DEPLOYMENT, CONFIGMAP}
+    {POD, PVC, STATEFULSET, SERVICE, NETWORKPOLICY, DEPLOYMENT, CONFIGMAP, SECRET}
 )
 # The hash of the last applied desired object, kept on the child (like kubectl's
 # last-applied-configuration): a different hash means a field may have left the desired state,

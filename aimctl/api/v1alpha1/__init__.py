@@ -62,6 +62,16 @@ from aimctl.api.v1alpha1._meta import (
     CustomResource as CustomResource,
     ObjectMeta as ObjectMeta,
 )
+from aimctl.api.v1alpha1._pod import (
+    LocalObjectReference as LocalObjectReference,
+    MaxMemoryPolicy as MaxMemoryPolicy,
+    MetricsSpec as MetricsSpec,
+    Persistence as Persistence,
+    PodScheduling as PodScheduling,
+    PullPolicy as PullPolicy,
+    RedisConfig as RedisConfig,
+    Toleration as Toleration,
+)
 
 KINDS: tuple[type[CustomResource], ...] = (AIMKVCache, AIMService)
 """Every kind of this version, in CRD order."""
@@ -100,12 +110,19 @@ __all__ = [
     "EnvVarSource",
     "KVCacheStatus",
     "KVCacheType",
+    "LocalObjectReference",
+    "MaxMemoryPolicy",
+    "MetricsSpec",
     "ModelSpec",
     "ObjectFieldSelector",
     "ObjectMeta",
     "OwnCacheStorageSpec",
+    "Persistence",
+    "PodScheduling",
     "PrinterColumn",
+    "PullPolicy",
     "Quantity",
+    "RedisConfig",
     "ResolvedKVCache",
     "ResourceFieldSelector",
     "ResourceInfo",
@@ -113,4 +130,5 @@ __all__ = [
     "SecretKeySelector",
     "ServiceStatus",
     "StorageSpec",
+    "Toleration",
 ]

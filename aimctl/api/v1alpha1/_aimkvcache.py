@@ -31,6 +31,14 @@ from aimctl.api.v1alpha1._meta import (
     CustomResource,
     cel_rules,
 )
+from aimctl.api.v1alpha1._pod import (
+    MAX_MEMORY_RULES,
+    LocalObjectReference,
+    MetricsSpec,
+    PodScheduling,
+    PullPolicy,
+    RedisConfig,
+)
 
 __all__ = [
     "AIMKVCACHE_KIND",
@@ -72,8 +80,10 @@ class AIMKVCacheConditionType(StrEnum):
     STORAGE_READY = "StorageReady"
 
 
-class AIMKVCacheSpec(ApiModel):
+class AIMKVCacheSpec(PodScheduling):
     """Desired state of a KV cache."""
+
+    model_config = ConfigDict(json_schema_extra=cel_rules(*MAX_MEMORY_RULES))
 
     kv_cache_type: KVCacheType = Field(
         default=KVCacheType.REDIS,
@@ -83,8 +93,28 @@ class AIMKVCacheSpec(ApiModel):
     image: str | None = Field(
         default=None,
         description="Container image of the backend. Unset means the operator's default Redis "
-        "image.",
+        "image (a patched Redis 7.2 from docker.io/library).",
         min_length=1,
+    )
+    image_pull_policy: PullPolicy | None = Field(
+        default=None,
+        description="When to pull the image: Always, IfNotPresent or Never. Unset means the "
+        "Kubernetes default (Always for :latest, else IfNotPresent).",
+    )
+    image_pull_secrets: list[LocalObjectReference] | None = Field(
+        default=None,
+        description="Secrets in the namespace used to pull the images (a private registry or "
+        "mirror).",
+        max_length=16,
+    )
+    redis: RedisConfig | None = Field(
+        default=None,
+        description="Redis memory bound, eviction policy and persistence. Unset means the "
+        "defaults: maxmemory 75% of the memory limit, allkeys-lru, RDB snapshots.",
+    )
+    metrics: MetricsSpec | None = Field(
+        default=None,
+        description="Prometheus metrics of Redis through a redis_exporter sidecar.",
     )
     env: list[EnvVar] | None = Field(
         default=None,

@@ -38,6 +38,14 @@ from aimctl.api.v1alpha1._meta import (
     CustomResource,
     cel_rules,
 )
+from aimctl.api.v1alpha1._pod import (
+    MAX_MEMORY_RULES,
+    LocalObjectReference,
+    MetricsSpec,
+    PodScheduling,
+    PullPolicy,
+    RedisConfig,
+)
 
 __all__ = [
     "AIMSERVICE_KIND",
@@ -98,7 +106,11 @@ class ModelSpec(ApiModel):
     )
 
 
-_CACHE_SETTINGS = "has(self.storage) || has(self.image) || has(self.env) || has(self.resources)"
+_CACHE_SETTINGS = (
+    "has(self.storage) || has(self.image) || has(self.env) || has(self.resources)"
+    " || has(self.imagePullPolicy) || has(self.imagePullSecrets) || has(self.redis)"
+    " || has(self.metrics)"
+)
 _KVCACHE_RULES = [
     {
         "rule": "has(self.type) != has(self.name)",
@@ -112,9 +124,11 @@ _KVCACHE_RULES = [
     },
     {
         "rule": f"!has(self.name) || !({_CACHE_SETTINGS})",
-        "message": "kvCache.storage, image, env and resources only apply to a cache the service "
-        "creates (kvCache.type); with kvCache.name set them on the AIMKVCache instead",
-        "messageExpression": "'kvCache.storage, image, env and resources only apply to a cache"
+        "message": "kvCache.storage, image, env, resources, redis and metrics only apply to a "
+        "cache the service creates (kvCache.type); with kvCache.name set them on the AIMKVCache "
+        "instead",
+        "messageExpression": "'kvCache.storage, image, env, resources, redis and metrics only apply"
+        " to a cache"
         " the service creates (kvCache.type); set them on the AIMKVCache ' + self.name"
         " + ' instead'",
     },
@@ -132,7 +146,7 @@ _CACHE_NAME_RULES = [
 class AIMServiceKVCache(ApiModel):
     """The KV cache of the service: set type (own cache) or name (existing cache), not both."""
 
-    model_config = ConfigDict(json_schema_extra=cel_rules(*_KVCACHE_RULES))
+    model_config = ConfigDict(json_schema_extra=cel_rules(*_KVCACHE_RULES, *MAX_MEMORY_RULES))
 
     type: KVCacheType | None = Field(
         default=None,
@@ -166,6 +180,25 @@ class AIMServiceKVCache(ApiModel):
         default=None,
         description="Compute resources of the cache created for this service (with type only).",
     )
+    image_pull_policy: PullPolicy | None = Field(
+        default=None,
+        description="When to pull the image of the cache created for this service (with type "
+        "only).",
+    )
+    image_pull_secrets: list[LocalObjectReference] | None = Field(
+        default=None,
+        description="Secrets to pull the image of the cache created for this service (with "
+        "type only).",
+        max_length=16,
+    )
+    redis: RedisConfig | None = Field(
+        default=None,
+        description="Redis settings of the cache created for this service (with type only).",
+    )
+    metrics: MetricsSpec | None = Field(
+        default=None,
+        description="Metrics sidecar of the cache created for this service (with type only).",
+    )
     lm_cache_config: str | None = Field(
         default=None,
         description="Full text of the LMCache configuration file (lmcache_config.yaml) of the "
@@ -181,15 +214,26 @@ class AIMServiceKVCache(ApiModel):
                 "kvCache needs exactly one of type (own cache) or name (existing cache)"
             )
         if self.name is not None and any(
-            v is not None for v in (self.storage, self.image, self.env, self.resources)
+            v is not None
+            for v in (
+                self.storage,
+                self.image,
+                self.env,
+                self.resources,
+                self.image_pull_policy,
+                self.image_pull_secrets,
+                self.redis,
+                self.metrics,
+            )
         ):
             raise ValueError(
-                "kvCache.storage, image, env and resources only apply with kvCache.type"
+                "kvCache.storage, image, env, resources, redis and metrics only apply with "
+                "kvCache.type"
             )
         return self
 
 
-class AIMServiceSpec(ApiModel):
+class AIMServiceSpec(PodScheduling):
     """Desired state of an inference service."""
 
     model: ModelSpec = Field(description="The model to serve.")

@@ -245,9 +245,113 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         "kvcache-name-with-cache-settings",
         service({"model": MODEL, "kvCache": {"name": "shared-cache", "storage": {"size": "1Gi"}}}),
         [
-            "spec.kvCache: Invalid value: kvCache.storage, image, env and resources only apply to "
-            "a cache the service creates (kvCache.type); set them on the AIMKVCache shared-cache "
-            "instead"
+            "spec.kvCache: Invalid value: kvCache.storage, image, env, resources, redis and "
+            "metrics only apply to a cache the service creates (kvCache.type); set them on the "
+            "AIMKVCache shared-cache instead"
+        ],
+    ),
+    (
+        "kvcache-name-with-redis-settings",
+        service(
+            {
+                "model": MODEL,
+                "kvCache": {"name": "shared-cache", "redis": {"persistence": "None"}},
+            }
+        ),
+        [
+            "spec.kvCache: Invalid value: kvCache.storage, image, env, resources, redis and "
+            "metrics only apply to a cache the service creates (kvCache.type); set them on the "
+            "AIMKVCache shared-cache instead"
+        ],
+    ),
+    (
+        "redis-unknown-eviction-policy",
+        cache({"redis": {"maxMemoryPolicy": "lru"}}),
+        [
+            'spec.redis.maxMemoryPolicy: Unsupported value: "lru": supported values: '
+            '"allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", '
+            '"volatile-random", "volatile-ttl", "noeviction"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "redis-unknown-persistence",
+        cache({"redis": {"persistence": "rdb"}}),
+        [
+            'spec.redis.persistence: Unsupported value: "rdb": supported values: "None", "RDB", '
+            '"AOF"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "redis-maxmemory-not-a-quantity",
+        cache({"redis": {"maxMemory": "1.5 gigs"}}),
+        [
+            f'spec.redis.maxMemory: Invalid value: "1.5 gigs": spec.redis.maxMemory in body '
+            f"should match '{QUANTITY_RE}'"
+        ],
+    ),
+    (
+        "redis-maxmemory-above-limit",
+        cache({"resources": {"limits": {"memory": "2Gi"}}, "redis": {"maxMemory": "3Gi"}}),
+        [
+            "spec: Invalid value: redis.maxMemory 3Gi must be above zero and below the container "
+            "memory 2Gi (resources.limits.memory, else resources.requests.memory, else 1Gi), or "
+            "Redis is OOM-killed before it evicts; lower redis.maxMemory or raise the memory limit"
+        ],
+    ),
+    (
+        "redis-maxmemory-default-limit",
+        cache({"redis": {"maxMemory": "1Gi"}}),
+        [
+            "spec: Invalid value: redis.maxMemory 1Gi must be above zero and below the container "
+            "memory 1Gi (resources.limits.memory, else resources.requests.memory, else 1Gi), or "
+            "Redis is OOM-killed before it evicts; lower redis.maxMemory or raise the memory limit"
+        ],
+    ),
+    (
+        "own-cache-maxmemory-above-request",
+        service(
+            {
+                "model": MODEL,
+                "kvCache": {
+                    "type": "redis",
+                    "resources": {"requests": {"memory": "512Mi"}},
+                    "redis": {"maxMemory": "600Mi"},
+                },
+            }
+        ),
+        [
+            "spec.kvCache: Invalid value: redis.maxMemory 600Mi must be above zero and below the "
+            "container memory 512Mi (resources.limits.memory, else resources.requests.memory, "
+            "else 1Gi), or Redis is OOM-killed before it evicts; lower redis.maxMemory or raise "
+            "the memory limit"
+        ],
+    ),
+    (
+        "pull-policy-unknown",
+        cache({"imagePullPolicy": "Sometimes"}),
+        [
+            'spec.imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", '
+            '"IfNotPresent", "Never"',
+            NOT_CHECKED,
+        ],
+    ),
+    (
+        "toleration-exists-with-value",
+        cache({"tolerations": [{"key": "gpu", "operator": "Exists", "value": "true"}]}),
+        [
+            "spec.tolerations[0]: Invalid value: a toleration with operator Exists must not "
+            "set value"
+        ],
+    ),
+    (
+        "service-toleration-unknown-effect",
+        service({"model": MODEL, "tolerations": [{"key": "gpu", "effect": "NoRun"}]}),
+        [
+            'spec.tolerations[0].effect: Unsupported value: "NoRun": supported values: '
+            '"NoSchedule", "PreferNoSchedule", "NoExecute"',
+            NOT_CHECKED,
         ],
     ),
     (
@@ -602,6 +706,27 @@ ALLOWED: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         "kvcache-removed",
         own({"size": "10Gi", "storageClassName": "fast-ssd"}),
         service({"model": MODEL}),
+    ),
+    (
+        "redis-settings-changed",  # all of spec.redis may change: the pod rolls
+        cache({"resources": {"limits": {"memory": "2Gi"}}, "redis": {"maxMemory": "1536Mi"}}),
+        cache(
+            {
+                "resources": {"limits": {"memory": "4Gi"}},
+                "redis": {
+                    "maxMemory": "3Gi",
+                    "maxMemoryPolicy": "allkeys-lfu",
+                    "persistence": "AOF",
+                },
+                "metrics": {"enabled": True},
+                "imagePullPolicy": "Always",
+                "imagePullSecrets": [{"name": "mirror"}],
+                "nodeSelector": {"pool": "cache"},
+                "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                "affinity": {"nodeAffinity": {}},
+                "priorityClassName": "high",
+            }
+        ),
     ),
     ("longest-names", service({"model": MODEL}, "s" * 63), service({"model": MODEL}, "s" * 63)),
     ("longest-name-with-own-cache", own(None, "s" * 32), own({"size": "2Gi"}, "s" * 32)),

@@ -4,9 +4,10 @@
 generated OpenAPI schema and its CEL rules): quantities in every spelling the pattern admits,
 env lists (unique names, literal values in any Unicode, control characters included, empty
 values included, every ``valueFrom`` source), resources with requests not above limits, every
-access-mode set, cache names up to the 40-character limit, services with their own cache (names
-up to 32) or a shared/missing one (names up to 63), LMCache configs. ``garbage()`` draws
-arbitrary JSON for a spec stored under a permissive schema.
+access-mode set, Redis settings, pull policy and secrets, scheduling, cache names up to the
+40-character limit, services with their own cache (names up to 32) or a shared/missing one
+(names up to 63), LMCache configs. ``garbage()`` draws arbitrary JSON for a spec stored under a
+permissive schema.
 """
 
 from __future__ import annotations
@@ -145,6 +146,82 @@ IMAGES = st.sampled_from(
 ) | text(min_size=1, max_size=30)
 
 
+_POLICIES = [
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "noeviction",
+]
+
+
+@st.composite
+def redis_settings(draw: st.DrawFn, *, memory_set: bool) -> dict[str, Any]:
+    """spec.redis: every policy and persistence; a maxMemory only below the default 1Gi (with
+    the user's own memory it could exceed it, which admission refuses)."""
+    redis: dict[str, Any] = {}
+    if draw(st.booleans()):
+        redis["maxMemoryPolicy"] = draw(st.sampled_from(_POLICIES))
+    if draw(st.booleans()):
+        redis["persistence"] = draw(st.sampled_from(["None", "RDB", "AOF"]))
+    if not memory_set and draw(st.booleans()):
+        redis["maxMemory"] = draw(st.sampled_from(["64Mi", "500Mi", "1000000k", 1000000]))
+    return redis
+
+
+@st.composite
+def pod_settings(draw: st.DrawFn) -> dict[str, Any]:
+    """Pull policy and secrets, scheduling (tolerations valid for a pod: tolerationSeconds only
+    with NoExecute), as the pod template takes them."""
+    out: dict[str, Any] = {}
+    if draw(st.booleans()):
+        out["imagePullPolicy"] = draw(st.sampled_from(["Always", "IfNotPresent", "Never"]))
+    if draw(st.booleans()):
+        out["imagePullSecrets"] = [{"name": n} for n in draw(st.lists(_LABELISH, max_size=3))]
+    if draw(st.booleans()):
+        out["nodeSelector"] = draw(st.dictionaries(_LABELISH, _LABELISH, max_size=3))
+    if draw(st.booleans()):
+        tolerations = []
+        for _ in range(draw(st.integers(0, 3))):
+            t: dict[str, Any] = {"key": draw(_LABELISH)}
+            if draw(st.booleans()):
+                t["operator"] = "Exists"
+            else:
+                t["value"] = draw(_LABELISH)
+            effect = draw(st.sampled_from([None, "NoSchedule", "PreferNoSchedule", "NoExecute"]))
+            if effect is not None:
+                t["effect"] = effect
+            if effect == "NoExecute" and draw(st.booleans()):
+                t["tolerationSeconds"] = draw(st.integers(0, 3600))
+            tolerations.append(t)
+        out["tolerations"] = tolerations
+    if draw(st.booleans()):
+        out["affinity"] = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": draw(_LABELISH), "operator": "Exists"},
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    if draw(st.booleans()):
+        out["priorityClassName"] = draw(_DNS_SUBDOMAIN)
+    return out
+
+
+def _memory_set(spec: dict[str, Any]) -> bool:
+    res = spec.get("resources") or {}
+    return any("memory" in (res.get(k) or {}) for k in ("limits", "requests"))
+
+
 @st.composite
 def cache_spec(draw: st.DrawFn) -> dict[str, Any]:
     spec: dict[str, Any] = {}
@@ -158,6 +235,11 @@ def cache_spec(draw: st.DrawFn) -> dict[str, Any]:
         spec["resources"] = draw(resources())
     if draw(st.booleans()):
         spec["storage"] = draw(storage())
+    if draw(st.booleans()):
+        spec["redis"] = draw(redis_settings(memory_set=_memory_set(spec)))
+    if draw(st.booleans()):
+        spec["metrics"] = {"enabled": draw(st.booleans())}
+    spec.update(draw(pod_settings()))
     return spec
 
 
@@ -182,6 +264,7 @@ def service(draw: st.DrawFn, caches: int) -> ServiceDraw:
         spec["env"] = draw(env())
     if draw(st.booleans()):
         spec["resources"] = draw(resources())
+    spec.update(draw(pod_settings()))
     mode = draw(st.sampled_from(["none", "own", "shared"]))
     shared: int | None = None
     if mode == "own":
@@ -194,6 +277,14 @@ def service(draw: st.DrawFn, caches: int) -> ServiceDraw:
         ):
             if draw(st.booleans()):
                 kv[key] = draw(strategy)
+        if draw(st.booleans()):
+            kv["redis"] = draw(redis_settings(memory_set=_memory_set(kv)))
+        if draw(st.booleans()):
+            kv["metrics"] = {"enabled": draw(st.booleans())}
+        for key in ("imagePullPolicy", "imagePullSecrets"):
+            value = draw(pod_settings()).get(key)
+            if value is not None:
+                kv[key] = value
         spec["kvCache"] = kv
     elif mode == "shared":
         spec["kvCache"] = {"name": "placeholder"}
