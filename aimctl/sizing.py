@@ -1,6 +1,6 @@
-"""KV-cache storage sizing: the guide's rule of thumb next to an estimate from the model's shape.
+"""KV-cache sizing: storage from the guide's rule of thumb and the model's shape, and memory.
 
-Two numbers, each labelled, because they answer different questions:
+Storage: two numbers, each labelled, because they answer different questions:
 
 - **Guide heuristic** (``using-kv-cache.md``, "Calculating Size"):
   ``model_size_B x context_tokens x batch x 0.001`` read as MB, rounded up to whole GB as the
@@ -11,24 +11,62 @@ Two numbers, each labelled, because they answer different questions:
   Llama 3.1 70B (80 layers, 8 KV heads, head dim 128, fp16), 4K context, batch 8: 10.5 GB.
 
 The guide's heuristic is what the docs promise users; the shape estimate is what the tensors
-need for one resident batch. Redis stores serialized chunks, so size storage at or above the
-larger of the two and scale up from monitoring ("size conservatively, then scale").
+need for one resident batch. Size storage at or above the larger of the two and scale up from
+monitoring ("size conservatively, then scale").
+
+Memory: Redis holds every cached chunk in RAM; the volume only keeps its snapshot. What the cache
+can hold is ``maxmemory``, which the operator derives from the container's memory limit
+(``MAXMEMORY_FRACTION``: 75% with RDB or AOF persistence, 90% without; the rest is room for the
+fork of a snapshot, client buffers and allocator fragmentation). ``memory_estimate`` turns the
+bytes to keep resident (one batch, from the model shape) into the limit to set and the maxmemory
+it yields, and the volume room the persistence needs for that much data
+(``STORAGE_PER_MAXMEMORY``): RDB writes a new snapshot next to the old one before renaming it
+(redis/redis:src/rdb.c ``rdbSave``: ``temp-<pid>.rdb``, then ``rename``), so twice maxmemory;
+AOF rewrites when the log has grown to twice its base (``auto-aof-rewrite-percentage 100``) and
+writes the new base beside both, so three times. A full volume fails the snapshot: the cache
+keeps serving (the operator renders ``stop-writes-on-bgsave-error no``) but loses its warmth
+across restarts.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
 
 __all__ = [
     "DTYPE_BYTES",
+    "GIB",
+    "MAXMEMORY_FRACTION",
     "MODEL_SHAPES",
+    "STORAGE_PER_MAXMEMORY",
     "GuideEstimate",
+    "MemoryEstimate",
     "ModelShape",
+    "PersistenceName",
     "guide_estimate",
     "guide_tier",
+    "memory_estimate",
     "shape_estimate_bytes",
 ]
+
+GIB = 2**30  # bytes in a Gi (Kubernetes quantities are binary)
+
+# spec.redis.persistence values (aimctl.api.v1alpha1.Persistence); unset means RDB.
+PersistenceName = Literal["None", "RDB", "AOF"]
+
+# Share of the redis container's memory limit the operator gives to maxmemory. It must match what
+# the operator renders (a unit test compares them): a snapshot's fork can copy every page written
+# while it runs, so persistence keeps a quarter back; without it only buffers and fragmentation.
+MAXMEMORY_FRACTION: dict[PersistenceName, Decimal] = {
+    "None": Decimal("0.90"),
+    "RDB": Decimal("0.75"),
+    "AOF": Decimal("0.75"),
+}
+
+# Volume bytes per byte of maxmemory the persistence needs at its peak (see the module doc).
+STORAGE_PER_MAXMEMORY: dict[PersistenceName, int] = {"None": 0, "RDB": 2, "AOF": 3}
 
 DTYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
 
@@ -83,3 +121,29 @@ def shape_estimate_bytes(
 ) -> float:
     """Bytes of K and V for ``batch`` sequences of ``context`` tokens."""
     return 2 * shape.layers * shape.kv_heads * shape.head_dim * dtype_bytes * context * batch
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What to set for a cache that should keep ``resident_bytes`` of KV data in Redis.
+
+    ``limit_gib``: ``resources.limits.memory`` (and requests) in whole GiB, at least 1 (the
+    default); ``maxmemory_bytes``: what the operator renders from that limit; ``storage_gib``:
+    the volume the persistence needs to snapshot that much data (0 with persistence None)."""
+
+    persistence: PersistenceName
+    fraction: Decimal
+    limit_gib: int
+    maxmemory_bytes: int
+    storage_gib: int
+
+
+def memory_estimate(
+    resident_bytes: float | Decimal, persistence: PersistenceName = "RDB"
+) -> MemoryEstimate:
+    """The smallest whole-GiB memory limit whose derived maxmemory holds ``resident_bytes``."""
+    fraction = MAXMEMORY_FRACTION[persistence]
+    limit_gib = max(1, math.ceil(Decimal(resident_bytes) / fraction / GIB))
+    maxmemory = int(limit_gib * GIB * fraction)  # rounded down, as the operator renders it
+    storage = math.ceil(maxmemory * STORAGE_PER_MAXMEMORY[persistence] / GIB)
+    return MemoryEstimate(persistence, fraction, limit_gib, maxmemory, storage)

@@ -19,6 +19,13 @@ and a default StorageClass.
   on each PV it creates. A ``pvc-resize`` stage plays the external resizer: a bound claim whose
   request grew gets the new size as its capacity; the API server only admits the growth when the
   class has ``allowVolumeExpansion: true``.
+- Pods start and turn Ready through kwok's pod stages, except two failures kwok plays instead
+  (:func:`pod_stages`), picked by the container's image so a test breaks and fixes a workload
+  through its spec alone: an image containing :data:`PULL_FAILURE_MARKER` cannot be pulled
+  (``ErrImagePull``, then ``ImagePullBackOff``, never Ready); an image containing
+  :data:`OOM_MARKER` in a container whose memory limit is one of :data:`OOM_LIMITS` is
+  ``OOMKilled`` (exit 137), then ``CrashLoopBackOff``. A new pod with another image, or a
+  larger limit, starts normally.
 - The controller-manager signs ServiceAccount tokens with the same key the apiserver verifies, so
   full mode keeps the ServiceAccount admission plugin on.
 """
@@ -40,6 +47,9 @@ from aimctl.envtest._rest import ApiError, SyncClient
 __all__ = [
     "KWOK_PROVISIONER",
     "NODE_NAME",
+    "OOM_MARKER",
+    "OOM_LIMITS",
+    "PULL_FAILURE_MARKER",
     "STAGE_SETS",
     "STORAGE_CLASS",
     "FullComponents",
@@ -47,6 +57,8 @@ __all__ = [
     "load_kustomization",
     "node_manifest",
     "node_ready",
+    "pod_failure_stages",
+    "pod_stages",
     "resize_stage",
     "volume_stages",
 ]
@@ -66,6 +78,14 @@ NODE_IP = "127.0.0.1"
 # Relative to the kwok-stages directory; see the module docstring for why all four.
 STAGE_SETS = ("node/fast", "node/heartbeat-with-lease", "pod/fast", "volume/fast")
 VOLUME_STAGES = "volume/fast"
+POD_STAGES = "pod/fast"
+# Images kwok fails instead of running (see the module docstring and :func:`pod_stages`).
+PULL_FAILURE_MARKER = "does-not-exist"
+OOM_MARKER = "oom-killed"
+# The memory limits under which an OOM_MARKER image is killed: kwok's CEL can test quantities
+# for equality but not order them (its Quantity's `<` does not type-check), so "below 2Gi" is
+# spelled out as the limits tests use. An unset limit is never OOM-killed (no cgroup bound).
+OOM_LIMITS = ("64Mi", "128Mi", "256Mi", "512Mi", "1Gi", "1536Mi")
 ALWAYS_ALLOW = "/healthz,/readyz,/livez,/metrics"
 
 
@@ -180,6 +200,193 @@ def volume_stages(directory: Path) -> list[dict[str, Any]]:
     return [*stages, resize_stage()]
 
 
+# The image and memory checks are CEL over kwok's typed Pod (its pod controller evaluates stage
+# selectors on a *corev1.Pod; sigs.k8s.io/kwok pkg/utils/cel: json field names, ``Quantity()``
+# with ``==``, a missing resource reads as 0); the rest are jq-style keys, as kwok's own pod
+# stages use. An expression that errors stops kwok matching any stage for the pod (its log
+# says "Failed to preprocess"), so tests of these stages check the pods actually move.
+_PULLS_BAD_IMAGE = f"self.spec.containers.exists(c, c.image.contains('{PULL_FAILURE_MARKER}'))"
+_OOM_KILLED = (
+    f"self.spec.containers.exists(c, c.image.contains('{OOM_MARKER}') && ("
+    + " || ".join(f"c.resources.limits['memory'] == Quantity('{q}')" for q in OOM_LIMITS)
+    + "))"
+)
+_NOT_DELETED = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
+_WAITING = ".status.containerStatuses.[].state.waiting.reason"
+_TERMINATED = ".status.containerStatuses.[].state.terminated.reason"
+
+
+def _cel(expression: str) -> dict[str, Any]:
+    return {"cel": {"expression": expression}}
+
+
+def _phase(phase: str) -> dict[str, Any]:
+    return {"key": ".status.phase", "operator": "In", "values": [phase]}
+
+
+def _failing_status(marker: str, phase: str, state: str, last: str = "") -> str:
+    """A statusTemplate: containers whose image contains ``marker`` in ``state`` (YAML under
+    ``state:``, indented 6), the others running; the pod not Ready."""
+    return (
+        "{{ $now := Now }}\n"
+        "conditions:\n"
+        "- lastTransitionTime: {{ $now | Quote }}\n"
+        '  status: "True"\n'
+        "  type: Initialized\n"
+        "- lastTransitionTime: {{ $now | Quote }}\n"
+        "  reason: ContainersNotReady\n"
+        '  status: "False"\n'
+        "  type: Ready\n"
+        "- lastTransitionTime: {{ $now | Quote }}\n"
+        "  reason: ContainersNotReady\n"
+        '  status: "False"\n'
+        "  type: ContainersReady\n"
+        "containerStatuses:\n"
+        "{{ range .spec.containers }}\n"
+        "- image: {{ .image | Quote }}\n"
+        "  name: {{ .name | Quote }}\n"
+        f'  {{{{ if contains "{marker}" .image }}}}\n'
+        "  ready: false\n"
+        "  started: false\n"
+        f"  restartCount: {1 if last else 0}\n"
+        "  state:\n"
+        f"{state}" + (f"  lastState:\n{last}" if last else "") + "  {{ else }}\n"
+        "  ready: true\n"
+        "  started: true\n"
+        "  restartCount: 0\n"
+        "  state:\n"
+        "    running:\n"
+        "      startedAt: {{ $now | Quote }}\n"
+        "  {{ end }}\n"
+        "{{ end }}\n"
+        "hostIP: {{ NodeIPWith .spec.nodeName | Quote }}\n"
+        "podIP: {{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) "
+        '( or .metadata.uid "" ) ( or .metadata.name "" ) '
+        '( or .metadata.namespace "" ) | Quote }}\n'
+        f"phase: {phase}\n"
+        "startTime: {{ $now | Quote }}\n"
+    )
+
+
+def _pod_stage(
+    name: str, expressions: list[dict[str, Any]], status: str, delay_ms: int
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {"matchExpressions": expressions},
+            "delay": {"durationMilliseconds": delay_ms},
+            "next": {"statusTemplate": status},
+        },
+    }
+
+
+def pod_failure_stages() -> list[dict[str, Any]]:
+    """What a kubelet reports for an image it cannot pull and for a container the kernel kills
+    for memory, as kwok stages (see the module docstring for what selects them).
+
+    - ``pod-image-pull-error``: a Pending pod with an image containing
+      :data:`PULL_FAILURE_MARKER` gets ``waiting: ErrImagePull``, and 1 s later
+      (``pod-image-pull-backoff``) ``ImagePullBackOff``, where it stays (the kubelet alternates
+      between the two while it backs off; the pod never runs).
+    - ``pod-oom-killed``: a Pending pod with an image containing :data:`OOM_MARKER` and a memory
+      limit in :data:`OOM_LIMITS` is Running with that container ``terminated: OOMKilled``
+      (exit 137), and 1 s later (``pod-oom-crash-loop``) ``waiting: CrashLoopBackOff`` with the
+      OOM kill as its ``lastState`` and one restart, where it stays.
+    """
+    pull_waiting = (
+        "    waiting:\n"
+        "      reason: {reason}\n"
+        '      message: {{{{ printf "{message}" .image | Quote }}}}\n'
+    )
+    err_pull = pull_waiting.format(
+        reason="ErrImagePull",
+        message='failed to pull and unpack image \\"%s\\": not found',
+    )
+    backoff = pull_waiting.format(
+        reason="ImagePullBackOff", message='Back-off pulling image \\"%s\\"'
+    )
+    oom = (
+        "    terminated:\n"
+        "      exitCode: 137\n"
+        "      reason: OOMKilled\n"
+        "      startedAt: {{ $now | Quote }}\n"
+        "      finishedAt: {{ $now | Quote }}\n"
+    )
+    crash_loop = (
+        "    waiting:\n"
+        "      reason: CrashLoopBackOff\n"
+        '      message: {{ printf "back-off 10s restarting failed container=%s" .name | Quote }}\n'
+    )
+    return [
+        _pod_stage(
+            "pod-image-pull-error",
+            [
+                _NOT_DELETED,
+                _phase("Pending"),
+                _cel(_PULLS_BAD_IMAGE),
+                {
+                    "key": _WAITING,
+                    "operator": "NotIn",
+                    "values": ["ErrImagePull", "ImagePullBackOff"],
+                },
+            ],
+            _failing_status(PULL_FAILURE_MARKER, "Pending", err_pull),
+            delay_ms=200,
+        ),
+        _pod_stage(
+            "pod-image-pull-backoff",
+            [
+                _NOT_DELETED,
+                _cel(_PULLS_BAD_IMAGE),
+                {"key": _WAITING, "operator": "In", "values": ["ErrImagePull"]},
+            ],
+            _failing_status(PULL_FAILURE_MARKER, "Pending", backoff),
+            delay_ms=1000,
+        ),
+        _pod_stage(
+            "pod-oom-killed",
+            [_NOT_DELETED, _phase("Pending"), _cel(_OOM_KILLED)],
+            _failing_status(OOM_MARKER, "Running", oom),
+            delay_ms=200,
+        ),
+        _pod_stage(
+            "pod-oom-crash-loop",
+            [
+                _NOT_DELETED,
+                _phase("Running"),
+                _cel(_OOM_KILLED),
+                {"key": _TERMINATED, "operator": "In", "values": ["OOMKilled"]},
+            ],
+            _failing_status(OOM_MARKER, "Running", crash_loop, last=oom),
+            delay_ms=1000,
+        ),
+    ]
+
+
+def pod_stages(directory: Path) -> list[dict[str, Any]]:
+    """kwok's pod stages under ``directory``, with ``pod-ready`` kept off the pods that
+    :func:`pod_failure_stages` fail, plus those stages.
+
+    Raises:
+        ValueError: kwok's stages have no ``pod-ready`` (a new kwok renamed them).
+    """
+    stages = [d for d in load_kustomization(directory) if d.get("kind") == "Stage"]
+    ready = [s for s in stages if s["metadata"]["name"] == "pod-ready"]
+    if not ready:
+        raise ValueError(
+            "kwok's pod stages have no pod-ready; check aimctl.envtest._full against the new kwok"
+        )
+    for stage in ready:
+        stage["spec"]["selector"].setdefault("matchExpressions", []).append(
+            _cel(f"!({_PULLS_BAD_IMAGE}) && !({_OOM_KILLED})")
+        )
+    return [*stages, *pod_failure_stages()]
+
+
 def node_manifest(name: str = NODE_NAME) -> dict[str, Any]:
     """A kwok-managed node without taints (kwokctl's ``node.yaml``, one pod CIDR)."""
     resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
@@ -278,6 +485,8 @@ class FullComponents:
             directory = self._assets.kwok_stages / stage_set
             if stage_set == VOLUME_STAGES:
                 stages.extend(volume_stages(directory))
+            elif stage_set == POD_STAGES:
+                stages.extend(pod_stages(directory))
             else:
                 stages.extend(d for d in load_kustomization(directory) if d.get("kind") == "Stage")
         return stages

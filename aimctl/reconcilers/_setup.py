@@ -21,6 +21,7 @@ from aimctl.reconcilers._common import (
     POD,
     PVC,
     RESOURCEQUOTA,
+    SECRET,
     SERVICE,
     SERVICE_CONTROLLER,
     SERVICES_BY_CACHE,
@@ -66,11 +67,25 @@ def add_to_manager(manager: Manager, *, kvcache_workers: int = 2, service_worker
         if name:
             yield Request(namespace_of(obj), name)
 
-    def services_of_cache(obj: Obj) -> Iterable[Request]:
-        ns, name = namespace_of(obj), meta(obj)["name"]
+    def services_using(ns: str, cache: str) -> Iterable[Request]:
         for informer in manager.informers.informers_for(AIMSERVICE):
-            for s in informer.store.by_index(SERVICES_BY_CACHE, f"{ns}/{name}"):
+            for s in informer.store.by_index(SERVICES_BY_CACHE, f"{ns}/{cache}"):
                 yield Request(ns, meta(s)["name"])
+
+    def service_of_pod(obj: Obj) -> Iterable[Request]:
+        labels = labels_of(obj)
+        if labels.get(LABEL_MANAGED_BY) == SERVICE_CONTROLLER and LABEL_INSTANCE in labels:
+            yield Request(namespace_of(obj), labels[LABEL_INSTANCE])
+
+    def services_of_cache(obj: Obj) -> Iterable[Request]:
+        return services_using(namespace_of(obj), meta(obj)["name"])
+
+    def services_of_cache_child(obj: Obj) -> Iterable[Request]:
+        # A cache's password Secret (labelled with its cache): a new password rolls the pods of
+        # every service using the cache, shared or owned.
+        labels = labels_of(obj)
+        if labels.get(LABEL_MANAGED_BY) == KVCACHE_CONTROLLER and LABEL_INSTANCE in labels:
+            yield from services_using(namespace_of(obj), labels[LABEL_INSTANCE])
 
     kv_client = manager.client(KVCACHE_CONTROLLER)
     (
@@ -80,6 +95,7 @@ def add_to_manager(manager: Manager, *, kvcache_workers: int = 2, service_worker
         .owns(STATEFULSET)
         .owns(SERVICE)
         .owns(NETWORKPOLICY)
+        .owns(SECRET)  # the password: deleted (rotation) or edited, it is re-created or judged
         .watches(PVC, cache_of_labelled)
         .watches(POD, cache_of_labelled)
         .watches(AIMSERVICE, cache_of_service)  # users list, deletion hold, NetworkPolicy
@@ -97,6 +113,8 @@ def add_to_manager(manager: Manager, *, kvcache_workers: int = 2, service_worker
         .owns(SERVICE)
         .owns(CONFIGMAP)
         .watches(AIMKVCACHE, services_of_cache)  # owned or shared: the service follows its cache
+        .watches(SECRET, services_of_cache_child)  # its cache's password: consumers roll with it
+        .watches(POD, service_of_pod)  # workload diagnosis: its pods' pulls, crashes, OOM kills
         .with_options(max_concurrent_reconciles=service_workers)
         .complete(ServiceReconciler(svc_client, manager.event_recorder(SERVICE_CONTROLLER)))
     )

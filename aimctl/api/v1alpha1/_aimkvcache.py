@@ -123,8 +123,9 @@ class AIMKVCacheSpec(PodScheduling):
     )
     resources: ResourceRequirements | None = Field(
         default=None,
-        description="Compute resources of the backend container. Unset means requests and "
-        "limits of cpu 1 and memory 1Gi.",
+        description="Compute resources of the backend container. Unset means requests cpu "
+        "500m and memory 1Gi, limit memory 1Gi (no cpu limit); set without memory, memory 1Gi is "
+        "added as request and limit. Redis's maxmemory is derived from the memory limit.",
     )
     storage: StorageSpec = Field(
         default_factory=StorageSpec,

@@ -1,4 +1,5 @@
-"""The AIMKVCache reconciler: Redis StatefulSet + Service + NetworkPolicy, status, diagnosis.
+"""The AIMKVCache reconciler: Redis password Secret, NetworkPolicy, StatefulSet and Service;
+status and diagnosis.
 
 Each reconcile, for one cache:
 
@@ -8,15 +9,30 @@ Each reconcile, for one cache:
    whatever the stored spec (an unparseable one must not hang a namespace deletion). A service
    that asks for its own cache by ``type`` uses only a cache it controls (or an orphan it will
    adopt): the cache of an earlier service of the same name is not held for its successor.
-3. Storage growth: a larger ``storage.size`` expands the bound PVC (when its StorageClass allows
-   it); once the claim is large enough, the StatefulSet (whose claim template is immutable) is
-   deleted with ``propagationPolicy: Orphan`` and re-created: pods and PVCs are kept.
-4. Converge the children with server-side apply, writing only what differs (``apply_if_changed``:
-   only objects this controller controls; a name held by anything else is ``ChildConflict``).
-5. Compute the whole status (summary, conditions, diagnosis) and write it only if it changed;
+3. The password Secret ``<cache>-auth``: created (POST) with a new password when the cache has
+   none, never written again: applying a value over an existing one would change the password
+   under a running Redis. Deleting it is how a user rotates the password: a new one is made,
+   its hash on the pod template (``aim.silogen.ai/auth-hash``) changes and Redis rolls (the
+   services using the cache follow the same hash). The password never leaves the Secret: not
+   in logs, Events, status or error text (only its hash does).
+4. Converge the children in an order with no unsafe window: the NetworkPolicy before the
+   StatefulSet (Redis never runs unfenced), the StatefulSet only once the Secret exists (its
+   pod refers to it; without it the pod fails ``CreateContainerConfigError``), each with
+   server-side apply writing only what differs (``apply_if_changed``: only objects this
+   controller controls; a name held by anything else is ``ChildConflict``).
+5. Re-creating the StatefulSet, keeping its pod and PVC (delete with ``propagationPolicy:
+   Orphan`` and a uid precondition; the next reconcile creates it anew and the StatefulSet
+   controller adopts the pod): when ``storage.size`` grew (the claim template is immutable; the
+   bound PVC is expanded first, when its StorageClass allows it), and when the live StatefulSet
+   has ``podManagementPolicy: OrderedReady`` (made by an earlier operator version; the field is
+   immutable, and ``Parallel`` is what lets a fixed spec replace a pod that never got Ready).
+6. Compute the whole status (summary, conditions, diagnosis) and write it only if it changed;
    Events on transitions. Readiness follows the serving pod, so re-creating the StatefulSet
-   around it (storage growth) does not flap Ready; an API error that outlived the client's
-   retries is Progressing and retried with backoff, never Failed (only a refusal is).
+   around it does not flap Ready; an API error that outlived the client's retries is
+   Progressing and retried with backoff, never Failed (only a refusal is). A pod finding is
+   Failed only when the diagnosis says so (a pull error is retried by the kubelet and is
+   Progressing during its grace period), so services using the cache are not failed by a
+   registry's passing 429.
 
 In sync, a reconcile makes no API request at all.
 """
@@ -32,7 +48,7 @@ from pydantic import ValidationError
 
 from aimctl.api import quantity
 from aimctl.api.v1alpha1 import AIMKVCache, KVCacheStatus
-from aimctl.client import ApiError, Client, TransportError
+from aimctl.client import AlreadyExists, ApiError, Client, Conflict, TransportError
 from aimctl.client._recorder import EventRecorder
 from aimctl.controller import Request, Result, TerminalError
 from aimctl.objects import (
@@ -53,6 +69,7 @@ from aimctl.reconcilers._common import (
     POD,
     PVC,
     RESOURCEQUOTA,
+    SECRET,
     SERVICE,
     SERVICE_CONTROLLER,
     SERVICES_BY_CACHE,
@@ -77,11 +94,20 @@ from aimctl.reconcilers.kvcache._diagnosis import (
 )
 from aimctl.reconcilers.service._names import uses_by_name
 
-__all__ = ["FINALIZER", "KVCacheReconciler"]
+__all__ = ["FINALIZER", "AuthSecretInvalid", "KVCacheReconciler"]
 
 log = structlog.get_logger("aimctl.kvcache")
 
 FINALIZER = "aim.silogen.ai/kvcache-protection"
+# The StatefulSet's pod management policy; a live one without the field has the default.
+_POLICY = "podManagementPolicy"
+_DEFAULT_POLICY = "OrderedReady"
+
+
+class AuthSecretInvalid(Exception):
+    """The cache's password Secret is ours but holds no usable password (its key was removed,
+    emptied, or edited to something that is not base64). Never overwritten: deleting it makes a
+    new one."""
 
 
 class KVCacheReconciler:
@@ -115,17 +141,25 @@ class KVCacheReconciler:
         netpol = await self.client.get(NETWORKPOLICY, desired.network_policy_name(name), ns)
         pvc = await self.client.get(PVC, desired.pvc_name(name), ns)
         pod = await self.client.get(POD, f"{desired.statefulset_name(name)}-0", ns)
+        secret = await self.client.get(SECRET, desired.auth_secret_name(name), ns)
         classes = await self.client.list(STORAGECLASS)
 
         error: Exception | None = None
         try:
-            sts = await self._converge_statefulset(cache, raw, sts, pvc, classes)
-            svc = await apply_if_changed(self.client, desired.service(cache, raw), svc)
+            secret = await self._converge_secret(cache, raw, secret)
+            auth_hash = _usable_hash(secret) if secret is not None else None
+            if secret is not None and auth_hash is None:
+                error = _invalid_secret(ns, desired.auth_secret_name(name))
+            # The fence first: Redis never runs without its NetworkPolicy.
             netpol = await apply_if_changed(
                 self.client,
                 desired.network_policy(cache, raw, [u for u in users if is_label_value(u)]),
                 netpol,
             )
+            if auth_hash is not None:
+                # Only with a usable password: the pod reads it from the Secret at start.
+                sts = await self._converge_statefulset(cache, raw, sts, pvc, classes, auth_hash)
+            svc = await apply_if_changed(self.client, desired.service(cache, raw), svc)
         except ChildConflict as err:
             error = err
             log.warning("Child name taken", error=str(err))
@@ -145,6 +179,7 @@ class KVCacheReconciler:
             classes=classes,
             quotas=quotas,
             now=now,
+            pod=pod,
         )
         pod_finding = diagnose_pod(pod, f"{desired.statefulset_name(name)}-0", now)
         status = self._status(
@@ -153,7 +188,8 @@ class KVCacheReconciler:
         await self._write_status(raw, status)
         if isinstance(error, ChildConflict):
             return Result(requeue_after=CONFLICT_RECHECK)
-        if error is not None:
+        if error is not None and not isinstance(error, AuthSecretInvalid):
+            # (An invalid Secret is ours and watched: its deletion or repair wakes us.)
             raise error
         recheck = [f.recheck_after for f in (storage, pod_finding) if f and f.recheck_after]
         return Result(requeue_after=min(recheck)) if recheck else None
@@ -190,6 +226,52 @@ class KVCacheReconciler:
 
     # -- children -------------------------------------------------------------------------------
 
+    async def _converge_secret(
+        self, cache: AIMKVCache, raw: dict[str, Any], secret: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The cache's password Secret, created when it has none; None while ours is being
+        deleted (its deletion event brings the next reconcile, which creates a new one).
+
+        Created with a POST, never applied: a create cannot change an existing password, and
+        the operator needs no ``patch`` or ``update`` on Secrets. A name taken by a Secret the
+        cache does not control (invisible to the label-scoped cache) is read live once and is
+        a :class:`ChildConflict`. An orphan carrying the cache's labels (``--cascade=orphan``)
+        is used as it is: its password is still the one Redis and the services hold, and
+        re-owning it would need ``patch`` on Secrets."""
+        name = desired.auth_secret_name(cache.name)
+        # For the ownership check only: metadata, no password.
+        want = desired.auth_secret(cache, raw, "")
+        if secret is None:
+            for _ in range(2):
+                try:
+                    created = await self.client.create(
+                        desired.auth_secret(cache, raw, desired.new_password())
+                    )
+                except AlreadyExists:
+                    found = await self.client.list_live(
+                        SECRET, cache.namespace, field_selector=f"metadata.name={name}"
+                    )
+                    if found:
+                        secret = found[0]
+                        break
+                    continue  # gone again meanwhile: create afresh
+                log.info("Created the password Secret", child=name)
+                self.recorder.event(
+                    raw,
+                    "Normal",
+                    "PasswordCreated",
+                    f"created Secret {name} with a new Redis password",
+                    action="Create",
+                )
+                return created
+            else:
+                # A write race (transient: retried with backoff), not a refusal.
+                raise Conflict(409, "Conflict", f"Secret {name} was deleted as it was created")
+        check_ownership(want, secret, self.client.field_manager)
+        if is_being_deleted(secret):
+            return None
+        return secret
+
     async def _converge_statefulset(
         self,
         cache: AIMKVCache,
@@ -197,28 +279,67 @@ class KVCacheReconciler:
         sts: dict[str, Any] | None,
         pvc: dict[str, Any] | None,
         classes: list[dict[str, Any]],
+        auth_hash: str,
     ) -> dict[str, Any] | None:
+        """The StatefulSet as applied, or None when it is being re-created (deleted now, or
+        still going from an earlier re-creation)."""
         want_size = cache.spec.storage.size
         if sts is None:
-            return await apply_if_changed(self.client, desired.statefulset(cache, raw), None)
-        # Ours before anything else touches it: growth deletes it.
-        check_ownership(desired.statefulset(cache, raw), sts, self.client.field_manager)
+            return await apply_if_changed(
+                self.client, desired.statefulset(cache, raw, auth_hash=auth_hash), None
+            )
+        # Ours before anything else touches it: re-creation deletes it.
+        check_ownership(
+            desired.statefulset(cache, raw, auth_hash=auth_hash), sts, self.client.field_manager
+        )
+        if is_being_deleted(sts):
+            return None  # our orphaning delete in flight: its deletion event re-creates it
         templates = (sts.get("spec") or {}).get("volumeClaimTemplates") or [{}]
         sts_size = (
             ((templates[0].get("spec") or {}).get("resources") or {})
             .get("requests", {})
             .get("storage")
         )
+        keep_size = sts_size or want_size
         if sts_size and quantity.compare(sts_size, want_size) < 0:
-            grown = await self._grow(cache, raw, sts, pvc, classes, sts_size)
-            if not grown:
-                # Keep the live (immutable) claim template until the claim has grown.
-                return await apply_if_changed(
-                    self.client, desired.statefulset(cache, raw, storage_size=sts_size), sts
-                )
+            if await self._grow(cache, raw, sts, pvc, classes, sts_size):
+                return None
+            # Keep the live (immutable) claim template until the claim has grown.
+            keep_size = sts_size
+        want = desired.statefulset(cache, raw, storage_size=keep_size, auth_hash=auth_hash)
+        have_policy = (sts.get("spec") or {}).get(_POLICY) or _DEFAULT_POLICY
+        if have_policy != want["spec"][_POLICY]:
+            # Immutable: an apply would be refused (422). Made by an earlier operator version.
+            await self._recreate_statefulset(
+                raw,
+                sts,
+                f"podManagementPolicy {want['spec'][_POLICY]} (was {have_policy}), so a fixed "
+                "spec replaces a pod that is not Ready",
+            )
             return None
-        return await apply_if_changed(
-            self.client, desired.statefulset(cache, raw, storage_size=sts_size or want_size), sts
+        return await apply_if_changed(self.client, want, sts)
+
+    async def _recreate_statefulset(
+        self, raw: dict[str, Any], sts: dict[str, Any], why: str
+    ) -> None:
+        """Delete the StatefulSet, orphaning its pod, PVC and revisions, for the next reconcile
+        to create it with fields the server does not let us change. The uid precondition
+        deletes only the object we judged (never a re-created one of the same name); the new
+        StatefulSet adopts the orphans by its selector, and a pod whose template did not change
+        keeps running (same controller-revision-hash)."""
+        m = meta(sts)
+        await self.client.delete(
+            STATEFULSET,
+            m["name"],
+            m["namespace"],
+            propagation_policy="Orphan",
+            uid=m["uid"],
+        )
+        self.recorder.event(
+            raw,
+            "Normal",
+            "StatefulSetRecreated",
+            f"re-creating StatefulSet {m['name']} with {why}; its pod and PVC are kept",
         )
 
     async def _grow(
@@ -254,20 +375,7 @@ class KVCacheReconciler:
                     "ExpandingStorage",
                     f"expanding PVC {meta(pvc)['name']} from {requested} to {want}",
                 )
-        await self.client.delete(
-            STATEFULSET,
-            meta(sts)["name"],
-            meta(sts)["namespace"],
-            propagation_policy="Orphan",
-            uid=meta(sts)["uid"],
-        )
-        self.recorder.event(
-            raw,
-            "Normal",
-            "StatefulSetRecreated",
-            f"re-creating StatefulSet {meta(sts)['name']} with storage {want} (was {sts_size}); "
-            "its pod and PVC are kept",
-        )
+        await self._recreate_statefulset(raw, sts, f"storage {want} (was {sts_size})")
         return True
 
     # -- status ---------------------------------------------------------------------------------
@@ -298,6 +406,8 @@ class KVCacheReconciler:
 
         if isinstance(error, ChildConflict):
             summary, reason, message = KVCacheStatus.FAILED, "ChildConflict", str(error)
+        elif isinstance(error, AuthSecretInvalid):
+            summary, reason, message = KVCacheStatus.FAILED, "AuthSecretInvalid", str(error)
         elif error is not None and not is_transient(error):
             summary, reason, message = KVCacheStatus.FAILED, "ApplyFailed", f"Apply failed: {error}"
         elif error is not None:
@@ -321,7 +431,7 @@ class KVCacheReconciler:
                 "Creating",
                 "creating the StatefulSet and Service",
             )
-        elif not storage.ok:
+        elif not storage.ok and not (storage.defer_to_pod and pod is not None):
             summary, reason, message = KVCacheStatus.PROGRESSING, storage.reason, storage.message
         elif pod is not None:
             summary, reason, message = KVCacheStatus.PROGRESSING, pod.reason, pod.message
@@ -445,6 +555,26 @@ _WARN_REASONS = frozenset(
         "ClaimPending",
         "ClaimLost",
         "ExpansionNotSupported",
+        "ResizeFailed",
         "Unschedulable",
     }
 )
+
+
+def _usable_hash(secret: Mapping[str, Any]) -> str | None:
+    """``password_hash`` of a Secret holding a non-empty password, else None: an empty one
+    would be ``requirepass ""``, which to Redis means no password at all."""
+    data = secret.get("data") or {}
+    if not isinstance(data, Mapping) or not data.get(desired.AUTH_SECRET_KEY):
+        return None
+    return desired.password_hash(secret)
+
+
+def _invalid_secret(namespace: str, name: str) -> AuthSecretInvalid:
+    # Names the Secret and the key, never a value.
+    return AuthSecretInvalid(
+        f"Secret {name} has no usable {desired.AUTH_SECRET_KEY!r} key (missing, empty or not "
+        "base64); the operator never overwrites it: delete it (kubectl delete secret -n "
+        f"{namespace} {name}) and a new password is generated, with which Redis and the "
+        "services using it restart"
+    )

@@ -14,14 +14,22 @@
   KVCacheProgressing, KVCacheReady, KVCacheFailed, KVCacheNotFound (and KVCacheConflict when a
   cache of the auto name exists but belongs to someone else).
 - The workload (Deployment + Service): with a cache requested, the Deployment is first created
-  once the cache is Ready, already wired to it (no unwired rollout followed by a wired one).
-  Wiring is kept while the cache exists, so a cache blip does not roll the inference pods.
+  once the cache is Ready and its password Secret is in the cache, already wired to both (no
+  unwired rollout followed by a wired one). Wiring is kept while the cache exists, so a cache
+  blip does not roll the inference pods.
+- The password: the pods read it from the cache's Secret by ``secretKeyRef``; the operator reads
+  the Secret only from its informer cache, to put ``password_hash`` in the pod template (a new
+  password rolls the pods). While the Secret is gone (deleted to rotate; the cache controller
+  creates a new one), the live hash is kept, so the pods roll once, to the new password.
+- The workload's own problems (``diagnose_deployment``: a ReplicaSet that cannot create pods,
+  pods that cannot pull, crash, are OOM-killed) are the Ready reason and a Warning Event.
 
-Summary status: Failed if the cache failed or cannot be used, or a child name is taken
-(``ChildConflict``); Running when the Deployment is available and the cache (if any) is Ready;
-Degraded when available but the cache is not, or a transient API error outlived the client's
-retries (the reconcile is retried with backoff); else Starting (Pending before the Deployment
-exists). ``status.replicas`` is the Deployment's observed pod count.
+Summary status: Failed if the cache failed or cannot be used, a child name is taken
+(``ChildConflict``) or the workload diagnosis says failed; Running when the Deployment is
+available and the cache (if any) is Ready; Degraded when available but the cache is not, the
+workload diagnosis found a problem (a new revision that cannot start), or a transient API error
+outlived the client's retries (the reconcile is retried with backoff); else Starting (Pending
+before the Deployment exists). ``status.replicas`` is the Deployment's observed pod count.
 """
 
 from __future__ import annotations
@@ -49,16 +57,25 @@ from aimctl.reconcilers._common import (
     CONFIGMAP,
     CONFLICT_RECHECK,
     DEPLOYMENT,
+    POD,
+    SECRET,
     SERVICE,
     ChildConflict,
     apply_if_changed,
     apply_status_if_changed,
+    is_label_value,
     is_transient,
     observed_status,
     report_invalid,
 )
-from aimctl.reconcilers.kvcache._desired import endpoint as cache_endpoint
+from aimctl.reconcilers.kvcache._desired import (
+    AUTH_HASH_ANNOTATION,
+    auth_secret_name,
+    endpoint as cache_endpoint,
+    password_hash,
+)
 from aimctl.reconcilers.service import _desired as desired
+from aimctl.reconcilers.service._diagnosis import Finding, diagnose_deployment
 from aimctl.reconcilers.service._names import configmap_name
 
 __all__ = ["ServiceReconciler"]
@@ -98,9 +115,23 @@ class ServiceReconciler:
             config = desired.lmcache_config(svc, cache_endpoint(meta(cache)["name"]))
 
         deploy = await self.client.get(DEPLOYMENT, svc.name, ns)
-        # With a cache requested, the first rollout waits for it: starting the model unwired and
-        # rolling it again seconds later would load the model twice.
-        gated = svc.spec.kv_cache is not None and config is None and deploy is None
+        cache_name = meta(cache)["name"] if cache is not None and config is not None else None
+        auth_hash = await self._auth_hash(cache_name, ns, deploy)
+        # With a cache requested, the first rollout waits for it and its password: starting the
+        # model unwired and rolling it again seconds later would load the model twice.
+        gated = (
+            svc.spec.kv_cache is not None
+            and (config is None or auth_hash is None)
+            and deploy is None
+        )
+        if gated and config is not None and cache_name is not None:
+            kv_reason_pending = "WaitingForKVCacheSecret"
+            kv_message_pending = (
+                f"waiting for Secret {auth_secret_name(cache_name)}, the password of KV cache "
+                f"{cache_name} (created by the cache's controller)"
+            )
+        else:
+            kv_reason_pending = kv_message_pending = ""
         try:
             if config is not None:
                 await apply_if_changed(
@@ -111,9 +142,8 @@ class ServiceReconciler:
                 # mounting it in the same reconcile).
                 await self._delete_owned(CONFIGMAP, raw, existing_cm)
             if not gated:
-                deploy = await apply_if_changed(
-                    self.client, desired.deployment(svc, raw, config), deploy
-                )
+                want = desired.deployment(svc, raw, config, cache=cache_name, auth_hash=auth_hash)
+                deploy = await apply_if_changed(self.client, want, deploy)
             await apply_if_changed(
                 self.client, desired.service(svc, raw), await self.client.get(SERVICE, svc.name, ns)
             )
@@ -124,15 +154,54 @@ class ServiceReconciler:
             error = err
             log.warning("Apply failed", error=str(err))
 
-        status = self._status(svc, raw, cache, deploy, kv_reason, kv_message, failed, error)
-        await self._write_status(raw, status)
+        finding: Finding | None = None
+        if deploy is not None and is_label_value(svc.name):
+            # The service's pods, from the Pod informer (label-scoped to the operator's
+            # managed-by labels, which the pod template carries): no API read.
+            pods = await self.client.list(POD, ns, label_selector=desired.pod_selector(svc.name))
+            finding = diagnose_deployment(deploy, pods)
+        if finding is not None and finding.ok:
+            finding = None
+        status = self._status(
+            svc,
+            raw,
+            cache,
+            deploy,
+            kv_reason,
+            kv_message,
+            failed,
+            error,
+            finding=finding,
+            pending=(kv_reason_pending, kv_message_pending),
+        )
+        await self._write_status(raw, status, warn=finding.reason if finding else None)
         if isinstance(error, ChildConflict):
             return Result(requeue_after=CONFLICT_RECHECK)
         if error is not None:
             raise error
         if kv_reason == "WaitingForPreviousKVCache":
             return Result(requeue_after=CONFLICT_RECHECK)
+        if finding is not None and finding.recheck_after:
+            # Pods are not watched by this controller; a diagnosis that changes with time (a
+            # grace period, a pod's progress) is looked at again.
+            return Result(requeue_after=finding.recheck_after)
         return None
+
+    async def _auth_hash(
+        self, cache: str | None, namespace: str, deploy: dict[str, Any] | None
+    ) -> str | None:
+        """The pod template's ``auth-hash``: ``password_hash`` of the cache's Secret (from the
+        informer cache, never the API), or while the Secret is missing the hash the live
+        Deployment carries (rotation in progress: roll once, to the new password)."""
+        if cache is None:
+            return None
+        secret = await self.client.get(SECRET, auth_secret_name(cache), namespace)
+        digest = password_hash(secret) if secret is not None else None
+        if digest is not None:
+            return digest
+        template = ((deploy or {}).get("spec") or {}).get("template") or {}
+        live = ((template.get("metadata") or {}).get("annotations") or {}).get(AUTH_HASH_ANNOTATION)
+        return live if isinstance(live, str) else None
 
     async def _delete_owned(
         self, gvk: GVK, raw: dict[str, Any], child: dict[str, Any] | None
@@ -286,6 +355,9 @@ class ServiceReconciler:
         kv_message: str,
         cache_failed: bool,
         error: Exception | None,
+        *,
+        finding: Finding | None = None,
+        pending: tuple[str, str] = ("", ""),
     ) -> dict[str, Any]:
         gen = svc.metadata.generation
         old = observed_status(raw).get("conditions")
@@ -309,12 +381,24 @@ class ServiceReconciler:
         elif deploy is None and not cache_ok:
             summary, reason = ServiceStatus.PENDING, kv_reason
             message = f"the model starts once its KV cache is ready: {kv_message}"
+        elif deploy is None and pending[0]:
+            summary, reason, message = ServiceStatus.PENDING, pending[0], pending[1]
         elif deploy is None:
             summary, reason, message = (
                 ServiceStatus.PENDING,
                 "Creating",
                 "creating the inference Deployment",
             )
+        elif finding is not None:
+            # Some pods serve (an older revision, or fewer replicas than wanted) while others
+            # cannot start: Degraded; none serves: Failed when only a user can fix it.
+            if available or ready_replicas > 0:
+                summary = ServiceStatus.DEGRADED
+            elif finding.failed:
+                summary = ServiceStatus.FAILED
+            else:
+                summary = ServiceStatus.STARTING
+            reason, message = finding.reason, finding.message
         elif available and cache_ok:
             summary, reason, message = (
                 ServiceStatus.RUNNING,
@@ -366,13 +450,20 @@ class ServiceReconciler:
             status["resolvedKVCache"] = resolved
         return status
 
-    async def _write_status(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
+    async def _write_status(
+        self, raw: dict[str, Any], status: dict[str, Any], *, warn: str | None = None
+    ) -> None:
+        """Write ``status`` if it changed; a new Ready reason that is a problem (a child
+        conflict, a refused apply, the workload diagnosis ``warn``) is a Warning Event."""
         if not await apply_status_if_changed(self.client, raw, status, _STATUS_KEYS):
             return
         old = observed_status(raw)
         ready = find_condition(status["conditions"], "Ready") or {}
         old_ready = (find_condition(old.get("conditions"), "Ready") or {}).get("reason")
-        if ready.get("reason") in _CHILD_PROBLEMS and ready.get("reason") != old_ready:
+        problem = ready.get("reason") in _CHILD_PROBLEMS or (
+            warn is not None and ready.get("reason") == warn
+        )
+        if problem and ready.get("reason") != old_ready:
             self.recorder.event(raw, "Warning", str(ready["reason"]), str(ready.get("message")))
         old_kv = (find_condition(old.get("conditions"), "KVCacheReady") or {}).get("reason")
         new_kv = find_condition(status["conditions"], "KVCacheReady") or {}

@@ -20,6 +20,22 @@ def _docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+def _kept(small: Any, big: Any) -> bool:
+    """Everything the sample set is read back unchanged: the CRD schema prunes no field (a
+    misspelt or unmodelled field would silently vanish) and defaults only add."""
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(
+            k in big and _kept(v, big[k]) for k, v in small.items()
+        )
+    if isinstance(small, list):
+        return (
+            isinstance(big, list)
+            and len(small) == len(big)
+            and all(_kept(a, b) for a, b in zip(small, big, strict=True))
+        )
+    return bool(small == big)
+
+
 def _expected_storage(given: dict[str, Any]) -> dict[str, Any]:
     """The guide's defaults: size 1Gi, accessModes [ReadWriteOnce], storageClassName unset."""
     return {"size": "1Gi", "accessModes": ["ReadWriteOnce"], **given}
@@ -34,6 +50,7 @@ def test_sample_is_accepted_and_reads_back_with_defaults(aim: Kubectl, path: Pat
     for doc in docs:
         got = aim.get(doc["kind"], doc["metadata"]["name"])
         spec = got["spec"]
+        assert _kept(doc["spec"], spec), (doc["metadata"]["name"], spec)
         if doc["kind"] == "AIMKVCache":
             assert spec["kvCacheType"] == doc["spec"].get("kvCacheType", "redis")
             assert spec["storage"] == _expected_storage(doc["spec"].get("storage", {}))

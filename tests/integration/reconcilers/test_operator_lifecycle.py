@@ -11,6 +11,7 @@ from aimctl.controller import Request
 from aimctl.envtest import ControlPlane
 from aimctl.informers import FuncHandler
 from aimctl.reconcilers._common import AIMKVCACHE
+from aimctl.reconcilers.kvcache import _desired as desired
 
 from .operator_kit import Operator, start_operator, storage_class
 
@@ -38,7 +39,7 @@ async def test_drifted_or_deleted_children_are_restored(operator: Operator) -> N
         np = await op.get("networkpolicy", "kvcache-llama-chat-netpol")
         return bool(
             s
-            and s["spec"]["template"]["spec"]["containers"][0]["image"] == "redis:7.2.4"
+            and s["spec"]["template"]["spec"]["containers"][0]["image"] == desired.DEFAULT_IMAGE
             and svc
             and svc["metadata"]["labels"]["app.kubernetes.io/name"] == "aimkvcache"
             and np

@@ -168,8 +168,12 @@ async def _container(op: Operator, kind: str, name: str) -> dict[str, Any]:
     return dict(obj["spec"]["template"]["spec"]["containers"][0])
 
 
+# Always on the Redis container: its password, from the cache's Secret (not the user's env).
+_AUTH_ENV = {"REDIS_PASSWORD", "REDISCLI_AUTH"}
+
+
 def _env_names(container: dict[str, Any]) -> set[str]:
-    return {e["name"] for e in container.get("env") or ()}
+    return {e["name"] for e in container.get("env") or ()} - _AUTH_ENV
 
 
 async def test_removed_fields_leave_the_children_also_while_the_operator_was_down(
@@ -406,7 +410,11 @@ async def test_status_replicas_are_observed_not_copied(operator: Operator) -> No
 
     svc = await operator.wait("status.replicas 1 (the quota admits one pod of 2)", observed)
     assert svc["spec"]["replicas"] == 2
-    assert svc["status"]["status"] == "Starting"
+    # One pod serves and the quota refuses the other: Degraded, saying why.
+    degraded = await operator.wait_status("aimservice", "obs", "Degraded")
+    ready = next(c for c in degraded["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "FailedCreate"
+    assert "exceeded quota: one-pod" in ready["message"]
 
 
 async def test_create_only_apply_creates_or_refuses_a_taken_name(operator: Operator) -> None:

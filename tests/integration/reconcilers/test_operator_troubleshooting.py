@@ -152,7 +152,11 @@ async def break_pod(
     )
 
 
-async def test_image_pull_failure_fails_the_cache_and_its_service(operator: Operator) -> None:
+async def test_image_pull_failure_fails_the_cache_and_its_service(
+    operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No grace: the pull has failed for longer than it (the grace has its own unit tests).
+    monkeypatch.setattr(_diagnosis, "IMAGE_PULL_GRACE", 0.0)
     op = operator
     await op.apply_sample("quick-start.yaml")
     await op.wait_status("aimkvcache", "kvcache-llama-chat", "Ready")

@@ -38,13 +38,14 @@ from aimctl.client import (
 from aimctl.controller import Request
 from aimctl.manager import Manager
 from aimctl.reconcilers import add_to_manager
+from aimctl.reconcilers.kvcache import _desired as kvcache_desired
 
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[3]
 CRDS = sorted((ROOT / "manifests" / "crds").glob("aim.silogen.ai_*.yaml"))
 GROUP_VERSION = "aim.silogen.ai/v1alpha1"
-DEFAULT_IMAGE = "redis:7.2.4"
+DEFAULT_IMAGE = kvcache_desired.DEFAULT_IMAGE
 KVCACHE_CONTROLLER = "aimkvcache-controller"
 SERVICE_CONTROLLER = "aimservice-controller"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -170,6 +171,7 @@ async def get_or_none(rest: RestClient, path: str) -> dict[str, Any] | None:
 # -- the convergence audit (always read live from the server) ------------------------------------
 
 CHILD_KINDS = {
+    "Secret": "/api/v1/namespaces/{ns}/secrets",
     "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
     "Service": "/api/v1/namespaces/{ns}/services",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
@@ -181,8 +183,8 @@ class Audit:
     """The state of every AIMKVCache of a namespace and its children, from one live read.
 
     A cache is *converged* when its status was written for its current generation and it has
-    exactly one StatefulSet, Service and NetworkPolicy controlled by it (the StatefulSet running
-    the image its spec asks for).
+    exactly one password Secret, StatefulSet, Service and NetworkPolicy controlled by it (the
+    StatefulSet running the image its spec asks for).
     """
 
     caches: int = 0

@@ -132,7 +132,7 @@ async def _kill_during_converge(
     report(test, figures)
     assert final.caches == n and final.converged == n
     assert not final.duplicates and not final.bad_owner_refs and not final.orphans
-    assert final.children == {"StatefulSet": n, "Service": n, "NetworkPolicy": n}
+    assert final.children == {"Secret": n, "StatefulSet": n, "Service": n, "NetworkPolicy": n}
     assert errors_during > 0, "the outage was not noticed: no reconcile failed"
 
 

@@ -88,6 +88,7 @@ SCENARIOS: dict[tuple[str, str], tuple[str, str]] = {
     ("configmaps", "patch"): QUICK,
     ("configmaps", "delete"): ("unwire", "unwired"),  # S drops kvCache: its LMCache config goes
     ("persistentvolumeclaims", "patch"): ("grow", "grown"),  # expansion
+    ("secrets", "create"): QUICK,  # K: the cache's password; no Redis is started without it
     ("networkpolicies", "create"): QUICK,
     ("networkpolicies", "patch"): QUICK,
     ("events", "create"): ("events", "event"),  # Quick Start converges, but `describe` is empty
@@ -108,7 +109,7 @@ def _children_refused(*children: str) -> str:
 
 OWNER_REFUSALS = {
     "aimkvcaches/finalizers": _children_refused(
-        "statefulsets.apps", "services", "networkpolicies.networking.k8s.io"
+        "secrets", "statefulsets.apps", "services", "networkpolicies.networking.k8s.io"
     ),
     "aimservices/finalizers": _children_refused(
         "deployments.apps", "services", "configmaps", "aimkvcaches.aim.silogen.ai"

@@ -65,3 +65,84 @@ def test_the_guide_copy_equals_the_shared_original_when_present() -> None:
         assert GUIDE.read_text() == _SHARED_GUIDE.read_text(), (
             f"docs/using-kv-cache.md differs from {_SHARED_GUIDE}: copy the new guide over"
         )
+
+
+def _caches() -> list[tuple[str, dict[str, Any]]]:
+    """Every cache spec a sample defines: AIMKVCaches and the kvCache a service creates."""
+    found = []
+    for doc in _sample_docs():
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "AIMKVCache":
+            found.append((name, doc.get("spec", {})))
+        elif "type" in doc["spec"].get("kvCache", {}):
+            found.append((f"{name}.kvCache", doc["spec"]["kvCache"]))
+    return found
+
+
+def test_no_sample_configures_redis_through_env() -> None:
+    """redis-server reads no environment variables and the operator sets its command, so an env
+    var like REDIS_ARGS or REDIS_MAXMEMORY_POLICY does nothing: spec.redis is the way."""
+    for name, spec in _caches():
+        for var in spec.get("env") or ():
+            assert not var["name"].startswith("REDIS_"), f"{name}: env {var['name']}"
+
+
+def test_sample_redis_images_are_fully_qualified_and_patched() -> None:
+    """A pinned image names its registry (no short-name resolution) and carries at least the
+    patches of the operator's default (the 7.2 line, 7.2.12)."""
+    from aimctl.reconcilers.kvcache._desired import DEFAULT_IMAGE
+
+    default_tag = DEFAULT_IMAGE.rsplit(":", 1)[1]
+    for name, spec in _caches():
+        image = spec.get("image")
+        if image is None:
+            continue
+        assert "." in image.split("/", 1)[0], f"{name}: {image} does not name its registry"
+        assert image.rsplit(":", 1)[1] == default_tag, f"{name}: {image} is not {default_tag}"
+
+
+def test_the_podmonitor_selects_the_exporter_of_the_production_sample() -> None:
+    """manifests/prometheus/kvcache-podmonitor.yaml scrapes what the operator renders for a cache
+    with metrics enabled: the pod carries the selected labels and a container port of that name,
+    and the relabelled label comes from a pod label that is there."""
+    from aimctl.api.v1alpha1 import AIMKVCache
+    from aimctl.reconcilers.kvcache import _desired
+
+    monitor = yaml.safe_load((REPO / "manifests/prometheus/kvcache-podmonitor.yaml").read_text())
+    (doc,) = yaml.safe_load_all((SAMPLES / "extra-kvcache-production.yaml").read_text())
+    raw = {**doc, "metadata": {**doc["metadata"], "uid": "u1"}}
+    sts = _desired.statefulset(AIMKVCache.model_validate(raw), raw, auth_hash="0" * 16)
+    pod = sts["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ports = {p["name"]: p["containerPort"] for c in pod["spec"]["containers"] for p in c["ports"]}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert ports[endpoint["port"]] == 9121
+    for relabel in endpoint["relabelings"]:
+        for source in relabel["sourceLabels"]:
+            label = source.removeprefix("__meta_kubernetes_pod_label_")
+            assert any(re.sub(r"[^a-zA-Z0-9_]", "_", k) == label for k in labels), source
+
+
+def test_the_production_sample_renders_what_its_comments_say() -> None:
+    """2Gi limit -> maxmemory 1536Mi (75%, RDB), allkeys-lru, the exporter, the placement."""
+    from aimctl.api import quantity
+    from aimctl.api.v1alpha1 import AIMKVCache
+    from aimctl.reconcilers.kvcache import _desired
+
+    (doc,) = yaml.safe_load_all((SAMPLES / "extra-kvcache-production.yaml").read_text())
+    raw = {**doc, "metadata": {**doc["metadata"], "uid": "u1"}}
+    pod = _desired.statefulset(AIMKVCache.model_validate(raw), raw, auth_hash="0" * 16)["spec"][
+        "template"
+    ]["spec"]
+    redis, exporter = pod["containers"]
+    args = redis["args"]
+    assert args[args.index("--maxmemory") + 1] == str(1536 * 2**20)
+    assert args[args.index("--maxmemory-policy") + 1] == "allkeys-lru"
+    assert args[args.index("--save") + 1 : args.index("--save") + 3] == ["300", "1"]
+    assert exporter["ports"] == [{"name": "metrics", "containerPort": 9121, "protocol": "TCP"}]
+    assert pod["nodeSelector"] == doc["spec"]["nodeSelector"]
+    assert pod["tolerations"] == doc["spec"]["tolerations"]
+    # storage.size holds two snapshots of a full cache (the RDB file and its temporary copy)
+    size = quantity.parse_quantity(doc["spec"]["storage"]["size"])
+    assert size >= 2 * int(args[args.index("--maxmemory") + 1])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from aimctl.api.v1alpha1 import AIMKVCache
 from aimctl.client import ServerError, TransportError
 from aimctl.client.testing import FakeClient, FakeEventRecorder, Interceptors
 from aimctl.controller import Request
@@ -27,6 +28,7 @@ from aimctl.reconcilers._common import (
     SERVICES_BY_CACHE,
     STATEFULSET,
 )
+from aimctl.reconcilers.kvcache import _desired as kvcache_desired
 from aimctl.reconcilers.service._names import cache_key
 
 NS = "team"
@@ -345,6 +347,14 @@ async def test_service_with_its_own_cache_creates_it_and_starts_once_it_is_ready
             "metadata": {"name": "kvcache-chat", "namespace": NS},
             "status": {"status": "Ready", "endpoint": "redis://kvcache-chat-svc:6379"},
         }
+    )
+    # ... and has created its auth Secret: the first rollout waits for it (one model load).
+    cache_obj = await fake.get(AIMKVCACHE, "kvcache-chat", NS)
+    assert cache_obj is not None
+    await fake.create(
+        kvcache_desired.auth_secret(
+            AIMKVCache.model_validate(cache_obj), cache_obj, kvcache_desired.new_password()
+        )
     )
     await reconcile_service(fake, recorder)
 
