@@ -1,11 +1,14 @@
 """What every peer writes for one AIMKVCache, mirroring aimctl's reconciler for a new cache.
 
-aimctl's reconciler (``aimctl.reconcilers.kvcache._reconciler``), for a cache it has not seen:
-adds the finalizer ``aim.silogen.ai/kvcache-protection``; server-side applies the StatefulSet,
-the Service and the NetworkPolicy; writes the status once; records one Event for the
-transition to ``Progressing``. The peers make the same writes, so the comparison is of the
-machinery, not of the amount of work. The children come from the lead's pure builders
-(``aimctl.reconcilers.kvcache._desired``), so all peers send byte-identical child bodies. The
+aimctl's reconciler (``aimctl.reconcilers.kvcache._reconciler``), for a cache it has not seen,
+in this order: adds the finalizer ``aim.silogen.ai/kvcache-protection`` (merge PATCH); creates
+the password Secret ``<cache>-auth`` (POST, only when absent) and records a ``PasswordCreated``
+Event; server-side applies the NetworkPolicy, then the StatefulSet (its pod template annotated
+with the password's hash), then the Service; writes the status once; records one Event for the
+transition to ``Progressing``. That is eight writes per cache. The peers make the same writes
+in the same order, so the comparison is of the machinery, not of the amount of work. The Secret
+and the children come from aimctl's pure builders (``aimctl.reconcilers.kvcache._desired``), so
+all peers send the same bodies (byte-identical but for the random password and its hash). The
 status is the one a cache has right after its children were created in a cluster without a
 StatefulSet controller (envtest): the children's names and endpoint, and ``Progressing`` until
 the Redis pod is ready.
@@ -29,7 +32,9 @@ __all__ = [
     "FIELD_MANAGER",
     "FINALIZER",
     "GROUP",
+    "PASSWORD_CREATED_MESSAGE",
     "PLURAL",
+    "PROGRESSING_MESSAGE",
     "VERSION",
     "Desired",
     "cache_path",
@@ -37,6 +42,7 @@ __all__ = [
     "desired_state",
     "event_body",
     "in_sync",
+    "secrets_path",
     "status_apply_body",
 ]
 
@@ -51,17 +57,20 @@ FINALIZER = "aim.silogen.ai/kvcache-protection"
 
 
 class Desired:
-    """The bodies for one cache: its three children and its status."""
+    """The bodies for one cache: its password Secret (a new password, to create when the cache
+    has none), its three other children and its status."""
 
-    __slots__ = ("network_policy", "service", "statefulset", "status")
+    __slots__ = ("network_policy", "secret", "service", "statefulset", "status")
 
     def __init__(
         self,
+        secret: dict[str, Any],
         statefulset: dict[str, Any],
         service: dict[str, Any],
         network_policy: dict[str, Any],
         status: dict[str, Any],
     ) -> None:
+        self.secret = secret
         self.statefulset = statefulset
         self.service = service
         self.network_policy = network_policy
@@ -69,6 +78,7 @@ class Desired:
 
 
 PROGRESSING_MESSAGE = "waiting for the StatefulSet controller to create PVC {pvc}"
+PASSWORD_CREATED_MESSAGE = "created Secret {secret} with a new Redis password"
 
 
 def _status(cache: AIMKVCache, raw: Mapping[str, Any], users: Sequence[str]) -> dict[str, Any]:
@@ -104,22 +114,38 @@ def _status(cache: AIMKVCache, raw: Mapping[str, Any], users: Sequence[str]) -> 
     return status
 
 
-def desired_state(raw: Mapping[str, Any], users: Sequence[str] = ()) -> Desired:
+def desired_state(
+    raw: Mapping[str, Any], users: Sequence[str] = (), auth_hash: str | None = None
+) -> Desired:
     """The children and status of the cache ``raw`` (a decoded AIMKVCache) used by the
-    AIMServices ``users``."""
+    AIMServices ``users``.
+
+    The Secret holds a new password. The StatefulSet's pod template carries ``auth_hash`` (the
+    :func:`~aimctl.reconcilers.kvcache._desired.password_hash` of the cache's existing Secret)
+    or, when None, the hash of that new Secret, the one to create."""
     obj = dict(raw)
     cache = AIMKVCache.model_validate(obj)
+    secret = desired.auth_secret(cache, obj, desired.new_password())
     return Desired(
-        desired.statefulset(cache, obj),
+        secret,
+        desired.statefulset(cache, obj, auth_hash=auth_hash or desired.password_hash(secret)),
         desired.service(cache, obj),
         desired.network_policy(cache, obj, sorted(users)),
         _status(cache, obj, users),
     )
 
 
-def event_body(raw: Mapping[str, Any], message: str, instance: str) -> dict[str, Any]:
-    """An ``events.k8s.io/v1`` Event about ``raw`` (reason ``KVCacheProgressing``), as
-    aimctl's recorder writes it when a cache's status first turns ``Progressing``."""
+def event_body(
+    raw: Mapping[str, Any],
+    message: str,
+    instance: str,
+    *,
+    reason: str = "KVCacheProgressing",
+    action: str = "Reconcile",
+) -> dict[str, Any]:
+    """An ``events.k8s.io/v1`` Event about ``raw``, as aimctl's recorder writes it: by default
+    the one for a cache's status first turning ``Progressing``; with ``reason``
+    ``PasswordCreated`` and ``action`` ``Create``, the one for its new password Secret."""
     meta = raw["metadata"]
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
@@ -132,8 +158,8 @@ def event_body(raw: Mapping[str, Any], message: str, instance: str) -> dict[str,
         "eventTime": now,
         "reportingController": KVCACHE_CONTROLLER,
         "reportingInstance": instance,
-        "action": "Reconcile",
-        "reason": "KVCacheProgressing",
+        "action": action,
+        "reason": reason,
         "note": message,
         "type": "Normal",
         "regarding": {
@@ -172,11 +198,17 @@ def cache_path(namespace: str, name: str | None = None, subresource: str | None 
     return path
 
 
+def secrets_path(namespace: str) -> str:
+    """The path to POST a cache's password Secret to."""
+    return f"/api/v1/namespaces/{namespace}/secrets"
+
+
 def children_paths(namespace: str, cache: str) -> tuple[str, str, str]:
-    """The paths of a cache's StatefulSet, Service and NetworkPolicy."""
+    """The paths of a cache's NetworkPolicy, StatefulSet and Service, in the order aimctl's
+    reconciler applies them (the fence before Redis runs)."""
     return (
-        f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{desired.statefulset_name(cache)}",
-        f"/api/v1/namespaces/{namespace}/services/{desired.service_name(cache)}",
         f"/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/"
         f"{desired.network_policy_name(cache)}",
+        f"/apis/apps/v1/namespaces/{namespace}/statefulsets/{desired.statefulset_name(cache)}",
+        f"/api/v1/namespaces/{namespace}/services/{desired.service_name(cache)}",
     )

@@ -5,10 +5,12 @@
 
 Lists the caches once, then for each one (at most ``--concurrency`` at a time) makes the writes
 aimctl's reconciler makes for a new cache (:mod:`bench.peers._kvcache`), in the same order: the
-finalizer (merge PATCH), the StatefulSet, Service and NetworkPolicy (server-side apply), the status
-(server-side apply) and one Event (POST), over one aiohttp session with orjson. Nothing is
-watched, cached, compared, queued or retried, so no operator can converge a set of new caches
-faster on the same machine: the time left is the API server's and the JSON's.
+finalizer (merge PATCH), the password Secret (POST) and its ``PasswordCreated`` Event (POST), the
+NetworkPolicy, StatefulSet and Service (server-side apply), the status (server-side apply) and
+the ``KVCacheProgressing`` Event (POST), over one aiohttp session with orjson. Nothing is
+watched, cached, compared, queued or retried (the Secret is created unconditionally: the
+namespace is new), so no operator can converge a set of new caches faster on the same machine:
+the time left is the API server's and the JSON's.
 
 With ``--ready-file`` it starts up (imports, credentials, TLS session) first, touches the file,
 and waits for SIGUSR1 before listing, so the measured time excludes Python's start-up as it does
@@ -30,15 +32,17 @@ import aiohttp
 import orjson
 
 from aimctl.client import load_kubeconfig
-from aimctl.reconcilers.kvcache._desired import pvc_name
+from aimctl.reconcilers.kvcache._desired import auth_secret_name, pvc_name
 from bench.peers._kvcache import (
     FIELD_MANAGER,
     FINALIZER,
+    PASSWORD_CREATED_MESSAGE,
     PROGRESSING_MESSAGE,
     cache_path,
     children_paths,
     desired_state,
     event_body,
+    secrets_path,
     status_apply_body,
 )
 
@@ -88,8 +92,14 @@ async def run(kubeconfig: str, namespace: str, concurrency: int, ready_file: Pat
         caches: list[dict[str, Any]] = listed["items"]
         sem = asyncio.Semaphore(concurrency)
         events_url = f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+        secrets_url = secrets_path(namespace)
         background: list[asyncio.Task[None]] = []
         failures = 0
+
+        def record(raw: dict[str, Any], note: str, reason: str, action: str) -> None:
+            # Recorded in the background, as aimctl's recorder does.
+            event = event_body(raw, note, "ceiling", reason=reason, action=action)
+            background.append(asyncio.create_task(_send(session, "POST", events_url, event, JSON)))
 
         async def converge(raw: dict[str, Any]) -> None:
             nonlocal failures
@@ -105,22 +115,21 @@ async def run(kubeconfig: str, namespace: str, concurrency: int, ready_file: Pat
                         }
                     }
                     await _send(session, "PATCH", cache_path(namespace, name), finalizers, MERGE)
-                    sts_url, svc_url, netpol_url = children_paths(namespace, name)
+                    await _send(session, "POST", secrets_url, want.secret, JSON)
+                    note = PASSWORD_CREATED_MESSAGE.format(secret=auth_secret_name(name))
+                    record(raw, note, "PasswordCreated", "Create")
+                    netpol_url, sts_url, svc_url = children_paths(namespace, name)
                     for url, child in (
+                        (netpol_url, want.network_policy),
                         (sts_url, want.statefulset),
                         (svc_url, want.service),
-                        (netpol_url, want.network_policy),
                     ):
                         await _send(session, "PATCH", url, child, APPLY, APPLY_PARAMS)
                     status = status_apply_body(raw, want.status)
                     status_url = cache_path(namespace, name, "status")
                     await _send(session, "PATCH", status_url, status, APPLY, APPLY_PARAMS)
                     note = PROGRESSING_MESSAGE.format(pvc=pvc_name(name))
-                    event = event_body(raw, note, "ceiling")
-                    # Recorded in the background, as aimctl's recorder does.
-                    background.append(
-                        asyncio.create_task(_send(session, "POST", events_url, event, JSON))
-                    )
+                    record(raw, note, "KVCacheProgressing", "Reconcile")
                 except Exception as err:
                     failures += 1
                     print(f"ceiling: {raw['metadata']['name']}: {err}", file=sys.stderr)

@@ -4,9 +4,11 @@
         -m bench.peers.kopf_kvcache
 
 It does what aimctl's reconciler does for a cache (:mod:`bench.peers._kvcache`): hold deletion
-while an AIMService uses the cache (a finalizer), server-side apply the StatefulSet, Service and
-NetworkPolicy that differ from the cluster, write the status once, and record an Event when the
-status first turns ``Progressing``. In kopf's idioms:
+while an AIMService uses the cache (a finalizer), create the password Secret when the cache has
+none (POST, with a ``PasswordCreated`` Event), server-side apply the NetworkPolicy, StatefulSet
+and Service that differ from the cluster (the StatefulSet's pod template carrying the password's
+hash), write the status once, and record an Event when the status first turns ``Progressing``.
+In kopf's idioms:
 
 - One handler for ``create``, ``update`` (of ``spec``) and ``resume``; a ``delete`` handler
   makes kopf put its finalizer on every cache (named as aimctl's,
@@ -14,7 +16,8 @@ status first turns ``Progressing``. In kopf's idioms:
   shows a user.
 - **No needless writes.** ``@kopf.index`` es keep the managed StatefulSets, Services and
   NetworkPolicies in memory (trimmed to the fields we compare, not whole objects with
-  managedFields), so a child is applied only when it differs, and the status, handed to kopf's
+  managedFields), and of the managed Secrets only the password's hash, so the Secret is created
+  only when absent, a child is applied only when it differs, and the status, handed to kopf's
   ``patch``, goes out in kopf's own status PATCH only when it changed. Indexes are kopf's
   documented way to read other objects without API calls.
 - **Settings for a CRD with a structural schema**: progress and the diff base in annotations
@@ -35,6 +38,7 @@ resume handler has run. kopf has no metrics of its own and its probe results are
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -47,7 +51,9 @@ from kubernetes_asyncio import client as k8s, config as k8s_config
 
 from aimctl.reconcilers._common import KVCACHE_CONTROLLER, LABEL_MANAGED_BY
 from aimctl.reconcilers.kvcache._desired import (
+    auth_secret_name,
     network_policy_name,
+    password_hash,
     pvc_name,
     service_name,
     statefulset_name,
@@ -57,6 +63,7 @@ from bench.peers._kvcache import (
     FIELD_MANAGER,
     FINALIZER,
     GROUP,
+    PASSWORD_CREATED_MESSAGE,
     PLURAL,
     PROGRESSING_MESSAGE,
     VERSION,
@@ -71,6 +78,7 @@ STATS: dict[str, float] = {
     "update": 0,
     "resume": 0,
     "delete": 0,
+    "creates": 0,
     "applies": 0,
     "status_patches": 0,
     "errors": 0,
@@ -116,6 +124,14 @@ def kvcache_networkpolicies(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Key, dict[str, Any]]:
     return {(namespace, name): _trim(body)}
+
+
+@kopf.index("", "v1", "secrets", labels=MANAGED)
+def kvcache_secrets(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Key, str | None]:
+    """The password's hash of each cache's Secret (never the password itself)."""
+    return {(namespace, name): password_hash(body)}
 
 
 @kopf.index(GROUP, VERSION, "aimservices")
@@ -179,14 +195,30 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
         await memo.stats_runner.cleanup()
 
 
-async def _check(resp: Any, what: str) -> None:
-    """Read and release a raw (``_preload_content=False``) response; raise on an error."""
+async def _check(resp: Any, what: str) -> bytes:
+    """Read and release a raw (``_preload_content=False``) response; raise on an error, else
+    return its body."""
     try:
-        data = await resp.read()
+        data: bytes = await resp.read()
     finally:
         resp.release()
     if resp.status >= 300:
-        raise kopf.TemporaryError(f"apply {what}: {resp.status} {data[:300]!r}", delay=1)
+        raise kopf.TemporaryError(f"{what}: {resp.status} {data[:300]!r}", delay=1)
+    return data
+
+
+async def _create_secret(
+    memo: kopf.Memo, namespace: str | None, name: str, secret: dict[str, Any]
+) -> tuple[str | None, bool]:
+    """POST the cache's password Secret; (the hash of the password in place, whether ours is
+    it). One that exists already (the index lagging) is read instead, never overwritten."""
+    resp = await memo.core.create_namespaced_secret(namespace, secret, _preload_content=False)
+    if resp.status != 409:
+        await _check(resp, f"create Secret {name}")
+        return password_hash(secret), True
+    resp.release()
+    resp = await memo.core.read_namespaced_secret(name, namespace, _preload_content=False)
+    return password_hash(json.loads(await _check(resp, f"read Secret {name}"))), False
 
 
 def _users(index: Index, namespace: str | None, cache: str) -> list[str]:
@@ -210,27 +242,45 @@ async def reconcile(
     services: Index = kwargs["kvcache_services"]
     policies: Index = kwargs["kvcache_networkpolicies"]
     try:
-        want = desired_state(body, _users(kwargs["kvcache_users"], namespace, name))
+        users = _users(kwargs["kvcache_users"], namespace, name)
+        secret = auth_secret_name(name)
+        auth_hash = _first(kwargs["kvcache_secrets"], (namespace, secret))
+        want = desired_state(body, users, auth_hash)
+        if auth_hash is None:
+            auth_hash, created = await _create_secret(memo, namespace, secret, want.secret)
+            if created:
+                STATS["creates"] += 1
+                kopf.event(
+                    body,
+                    type="Normal",
+                    reason="PasswordCreated",
+                    message=PASSWORD_CREATED_MESSAGE.format(secret=secret),
+                )
+            else:
+                want = desired_state(body, users, auth_hash)
+            if auth_hash is None:
+                raise kopf.TemporaryError(f"Secret {secret} holds no password", delay=5)
         apply = {"field_manager": FIELD_MANAGER, "force": True}
         raw = {"_content_type": APPLY_CONTENT_TYPE, "_preload_content": False}
         sts, svc, netpol = statefulset_name(name), service_name(name), network_policy_name(name)
+        # In aimctl's order: the NetworkPolicy fences Redis before it runs.
+        if not in_sync(want.network_policy, _first(policies, (namespace, netpol))):
+            resp = await memo.net.patch_namespaced_network_policy(
+                netpol, namespace, want.network_policy, **apply, **raw
+            )
+            await _check(resp, f"apply NetworkPolicy {netpol}")
+            STATS["applies"] += 1
         if not in_sync(want.statefulset, _first(statefulsets, (namespace, sts))):
             resp = await memo.apps.patch_namespaced_stateful_set(
                 sts, namespace, want.statefulset, **apply, **raw
             )
-            await _check(resp, f"StatefulSet {sts}")
+            await _check(resp, f"apply StatefulSet {sts}")
             STATS["applies"] += 1
         if not in_sync(want.service, _first(services, (namespace, svc))):
             resp = await memo.core.patch_namespaced_service(
                 svc, namespace, want.service, **apply, **raw
             )
-            await _check(resp, f"Service {svc}")
-            STATS["applies"] += 1
-        if not in_sync(want.network_policy, _first(policies, (namespace, netpol))):
-            resp = await memo.net.patch_namespaced_network_policy(
-                netpol, namespace, want.network_policy, **apply, **raw
-            )
-            await _check(resp, f"NetworkPolicy {netpol}")
+            await _check(resp, f"apply Service {svc}")
             STATS["applies"] += 1
         old = body.get("status") or {}
         if not in_sync(want.status, old):
