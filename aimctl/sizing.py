@@ -56,9 +56,14 @@ GIB = 2**30  # bytes in a Gi (Kubernetes quantities are binary)
 # spec.redis.persistence values (aimctl.api.v1alpha1.Persistence); unset means RDB.
 PersistenceName = Literal["None", "RDB", "AOF"]
 
-# Share of the redis container's memory limit the operator gives to maxmemory. It must match what
-# the operator renders (a unit test compares them): a snapshot's fork can copy every page written
-# while it runs, so persistence keeps a quarter back; without it only buffers and fragmentation.
+# Share of the redis container's memory limit the operator gives to maxmemory (the one table:
+# aimctl/reconcilers/kvcache/_redis.py renders from it). The cgroup limit counts everything, and
+# crossing it is an OOM kill, not an eviction:
+# - with a snapshot or AOF rewrite (RDB, AOF) Redis forks; the child shares pages copy-on-write,
+#   and every page the parent writes while it runs is copied. Under a steady stream of multi-MB
+#   chunk writes that can be a large part of the dataset, on top of client output buffers and
+#   allocator fragmentation: 25% of headroom;
+# - without persistence there is no fork: only buffers and fragmentation, 10%.
 MAXMEMORY_FRACTION: dict[PersistenceName, Decimal] = {
     "None": Decimal("0.90"),
     "RDB": Decimal("0.75"),

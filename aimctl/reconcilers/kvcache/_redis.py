@@ -21,11 +21,13 @@ can be recomputed, so losing keys costs latency, never correctness):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
 
 from aimctl.api import quantity
 from aimctl.api.v1alpha1 import AIMKVCache, MaxMemoryPolicy, Persistence
+from aimctl.sizing import MAXMEMORY_FRACTION
 
 __all__ = [
     "DATA_DIR",
@@ -62,17 +64,11 @@ DEFAULT_RESOURCES: Final[dict[str, Any]] = {
 DEFAULT_POLICY: Final = MaxMemoryPolicy.ALLKEYS_LRU
 DEFAULT_PERSISTENCE: Final = Persistence.RDB
 
-# Share of the container's memory Redis may fill with data before it evicts.
-# - With a snapshot or AOF rewrite (RDB, AOF) Redis forks; the child shares pages copy-on-write
-#   with the parent, and every page the parent writes while the child runs is copied. Under a
-#   steady stream of multi-MB chunk writes that can be a large part of the dataset, on top of
-#   client output buffers and allocator fragmentation: 25% of headroom.
-# - Without persistence there is no fork: only buffers and fragmentation, 10%.
-# The cgroup limit counts all of it; crossing it is an OOM kill, not an eviction.
-MEMORY_FRACTION: Final[dict[Persistence, Decimal]] = {
-    Persistence.RDB: Decimal("0.75"),
-    Persistence.AOF: Decimal("0.75"),
-    Persistence.NONE: Decimal("0.90"),
+# Share of the container's memory Redis may fill with data before it evicts, per persistence
+# mode: one table, in aimctl.sizing (which `aimctl kvcache size` uses with no API imports), with
+# the reasons; here keyed by the API's enum.
+MEMORY_FRACTION: Final[Mapping[Persistence, Decimal]] = {
+    Persistence(name): fraction for name, fraction in MAXMEMORY_FRACTION.items()
 }
 
 # Readiness and startup probe, run by the kubelet with no shell: redis-cli reads the password

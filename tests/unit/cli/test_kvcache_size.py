@@ -95,7 +95,6 @@ def test_the_estimate_is_what_the_operator_renders(
     m = memory_estimate(gib * 2**30 * MAXMEMORY_FRACTION[persistence], persistence)
     assert m.limit_gib == gib
     assert m.maxmemory_bytes == _redis.maxmemory_bytes(cache)
-    assert m.fraction == _redis.MEMORY_FRACTION[Persistence(persistence)]
 
 
 def test_cli_recommends_memory_and_the_maxmemory_it_yields() -> None:

@@ -24,6 +24,7 @@ from aimctl.reconcilers._common import (
     CONFIGMAP,
     DEPLOYMENT,
     NETWORKPOLICY,
+    SECRET,
     SERVICE,
     SERVICES_BY_CACHE,
     STATEFULSET,
@@ -436,3 +437,40 @@ async def test_service_server_error_is_degraded_or_starting_never_failed(
     assert status["status"] in ("Starting", "Pending"), status
     ready = find_condition(status["conditions"], "Ready")
     assert ready is not None and ready["reason"] == "ApplyRetrying"
+
+
+async def test_kvcache_password_secret_whose_create_answer_is_lost_is_kept_not_replaced(
+    recorder: FakeEventRecorder,
+) -> None:
+    """The POST of the password lands but its answer is lost (a reset mid-request), and the
+    informer has not seen the Secret when the retry comes: the retry's create meets
+    AlreadyExists, reads the Secret live, finds it ours and uses that password (Redis and the
+    services must agree on one); a POST is never retried blindly."""
+    lost = {"answer": True}
+    hidden = {"secret": True}
+
+    async def create(client: FakeClient, obj: Mapping[str, Any], **kw: Any) -> Any:
+        created = await client.create(obj, **kw)
+        if obj["kind"] == "Secret" and lost.pop("answer", False):
+            raise TransportError("connection reset by peer")
+        return created
+
+    async def get(client: FakeClient, gvk: Any, name: str, namespace: str = "") -> Any:
+        if gvk == SECRET and hidden.pop("secret", False):
+            return None  # the informer lags behind the write
+        return await client.get(gvk, name, namespace)
+
+    fake = world(kvcache(), DEFAULT_CLASS, interceptors=Interceptors(create=create, get=get))
+    with pytest.raises(TransportError):
+        await reconcile_cache(fake, recorder)
+    first = await fake.get(SECRET, "cache-auth", NS)
+    assert first is not None and await fake.get(STATEFULSET, "cache-statefulset", NS) is None
+
+    hidden["secret"] = True
+    await reconcile_cache(fake, recorder)
+
+    assert await fake.get(SECRET, "cache-auth", NS) == first  # not replaced
+    sts = await fake.get(STATEFULSET, "cache-statefulset", NS)
+    assert sts is not None
+    annotations = sts["spec"]["template"]["metadata"]["annotations"]
+    assert annotations[kvcache_desired.AUTH_HASH_ANNOTATION] == kvcache_desired.password_hash(first)
