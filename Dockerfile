@@ -59,6 +59,6 @@ COPY --from=build /opt/aimctl /opt/aimctl
 USER 65532:65532
 WORKDIR /tmp
 # metrics, health probes (/healthz, /readyz)
-EXPOSE 8080 8081
+EXPOSE 8443 8081
 # Exec form: there is no shell to run a string form.
 ENTRYPOINT ["/usr/bin/python3", "-m", "aimctl", "run"]

@@ -12,8 +12,10 @@ NAMESPACE ?= aimctl-system
 # `make deploy KUBECTL=<asset dir>/kubectl` uses too (docs/deployment.md).
 KUBECTL ?= kubectl
 PYTEST_ARGS ?=
+# `make dev` runs the caches' Redis on a real kubelet node (root on Linux); REAL_NODE=0: kwok only.
+REAL_NODE ?= 1
 
-.PHONY: install control-plane redis-server lint test test-unit test-integration manifests check-manifests run dev dev-down \
+.PHONY: install control-plane real-node helm promtool redis-server lint test test-unit test-integration manifests check-manifests run dev dev-down \
         docker-build kind-up kind-down kind-load deploy undeploy bench clean
 
 # Installs come from the hash-pinned locks in requirements/ (regenerate: bash requirements/lock.sh),
@@ -36,6 +38,15 @@ install: $(BIN)/aimctl ## Create the virtualenv and install aimctl with its dev 
 control-plane: ## Build (or find in ~/.cache/aimctl) the pinned kube-apiserver, etcd, kwok, ... binaries.
 	bash hack/control-plane.sh
 
+real-node: ## Build (or find) the real node's kubelet, kube-proxy, CoreDNS, local-path-provisioner; install containerd & co from Debian (root).
+	bash hack/real-node.sh
+
+helm: ## Build (or find in ~/.cache/aimctl) the pinned helm (the chart tests).
+	bash hack/helm.sh
+
+promtool: ## Build (or find in ~/.cache/aimctl) the pinned promtool (Prometheus 3.16.0) and the Prometheus Operator CRDs.
+	bash hack/promtool.sh
+
 redis-server: ## Install Debian's redis-server if missing (the data-plane tests run the real one).
 	bash hack/redis-server.sh
 
@@ -44,13 +55,13 @@ lint: install ## ruff and mypy --strict.
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint control-plane redis-server check-manifests ## Lint, then unit and integration tests against a real control plane.
+test: lint control-plane redis-server real-node helm promtool check-manifests ## Lint, then unit and integration tests against a real control plane.
 	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install control-plane redis-server
+test-integration: install control-plane redis-server real-node helm promtool
 	KUBEBUILDER_ASSETS=$$(bash hack/control-plane.sh 2>/dev/null | tail -n1) $(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 manifests: install ## Regenerate manifests/crds from the pydantic models.
@@ -62,8 +73,8 @@ check-manifests: install ## Fail when the committed CRDs differ from a fresh gen
 run: install ## Run the operator against the current kubeconfig.
 	$(BIN)/aimctl run --log-format console
 
-dev: install control-plane ## Local full cluster + CRDs + operator + the guide's samples.
-	$(BIN)/aimctl dev up --dir $(DEV_DIR)
+dev: install control-plane $(if $(filter 1,$(REAL_NODE)),real-node) ## Local full cluster (with a real node unless REAL_NODE=0) + CRDs + operator + the guide's samples.
+	$(BIN)/aimctl dev up --dir $(DEV_DIR) $(if $(filter 1,$(REAL_NODE)),--real-node,--no-real-node)
 
 dev-down: ## Stop everything `make dev` started.
 	test ! -x $(BIN)/aimctl || $(BIN)/aimctl dev down --dir $(DEV_DIR)

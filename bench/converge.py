@@ -171,6 +171,7 @@ def _peer_argv(
             "--kubeconfig", str(kubeconfig),
             "--namespace", ns,
             "--metrics-bind-address", f"127.0.0.1:{ports['metrics']}",
+            "--no-metrics-secure",  # the harness scrapes plain HTTP on loopback
             "--health-probe-bind-address", f"127.0.0.1:{ports['probe']}",
             "--no-leader-elect",
             "--log-format", "json",

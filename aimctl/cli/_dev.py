@@ -42,10 +42,14 @@ from aimctl.cli._dev_samples import NAMESPACE, QUICK_START, apply_samples
 from aimctl.cli._manifests import shipped_dir
 from aimctl.envtest import (
     NODE_NAME,
+    REAL_NODE_LABEL,
+    REAL_NODE_NAME,
     BinariesNotFound,
     find_assets,
     kwok_storage_class,
+    local_path_class,
     read_state,
+    real_node_policy,
     run_kubectl,
     stop_detached,
 )
@@ -54,6 +58,7 @@ __all__ = ["DEFAULT_DIR", "FAST_SSD", "Kubectl", "dev"]
 
 DEFAULT_DIR = Path(".dev")
 FAST_SSD = "fast-ssd"
+REAL_NODE_POLICY = "aimctl-dev-kvcache-real-node"
 CRD_NAMES = ("aimkvcaches.aim.silogen.ai", "aimservices.aim.silogen.ai")
 
 
@@ -99,13 +104,19 @@ def _say(message: str) -> None:
     click.echo(f"[dev] {message}")
 
 
-def _cluster(directory: Path, timeout: float | None) -> Path:
+def _cluster(directory: Path, timeout: float | None, real_node: bool) -> Path:
     """Start (or reuse) the full cluster in ``directory``; returns its kubeconfig."""
     state = read_state(directory)
     if state is not None and state.alive and not state.full:
         raise click.ClickException(
             f"an envtest-mode cluster (no controller-manager, no node) runs in {directory}; "
             f"stop it first: aimctl cluster down --dir {directory}"
+        )
+    if state is not None and state.alive and state.real_node != real_node:
+        has = "has" if state.real_node else "has no"
+        raise click.ClickException(
+            f"the cluster running in {directory} {has} real node; stop it first "
+            f"(make dev-down) or ask for the same kind of cluster"
         )
     if state is not None and len(state.alive) == len(state.processes):
         _say(f"cluster: reusing the one running in {directory} ({state.url})")
@@ -114,16 +125,59 @@ def _cluster(directory: Path, timeout: float | None) -> Path:
     stale = stop_recorded(directory.parent)
     if stale:
         _say(f"stopped {', '.join(stale)} of a cluster that is gone")
-    cp = start_detached(directory, full=True, timeout=timeout)
-    _say(f"cluster: started in {cp.start_duration:.1f}s ({cp.url}; node {NODE_NAME})")
+    cp = start_detached(directory, full=True, timeout=timeout, real_node=real_node)
+    nodes = f"{NODE_NAME} and the real node {REAL_NODE_NAME}" if real_node else NODE_NAME
+    _say(f"cluster: started in {cp.start_duration:.1f}s ({cp.url}; nodes {nodes})")
     return cp.kubeconfig
 
 
-def _storage(kubectl: Kubectl) -> None:
+def _storage(kubectl: Kubectl, real_node: bool) -> None:
     """``fast-ssd``, as ``ControlPlane.add_storage_class(FAST_SSD, expandable=True)`` makes it
-    (applied with kubectl: a reused cluster is known by its kubeconfig only)."""
-    kubectl.apply_objects([kwok_storage_class(FAST_SSD, expandable=True)])
-    _say(f"storage: StorageClass {FAST_SSD} (expandable; the cluster's kwok binds its claims)")
+    (applied with kubectl: a reused cluster is known by its kubeconfig only); with a real node,
+    a class of its local-path provisioner, and the policy that runs the caches' Redis there."""
+    if not real_node:
+        kubectl.apply_objects([kwok_storage_class(FAST_SSD, expandable=True)])
+        _say(f"storage: StorageClass {FAST_SSD} (expandable; the cluster's kwok binds its claims)")
+        return
+    kubectl.apply_objects(
+        [
+            local_path_class(FAST_SSD, default=False),
+            *real_node_policy(REAL_NODE_POLICY, {"app.kubernetes.io/name": "aimkvcache"}),
+        ]
+    )
+    _wait_for_policy(kubectl)
+    _say(
+        f"storage: StorageClass {FAST_SSD} (directories on {REAL_NODE_NAME}); policy "
+        f"{REAL_NODE_POLICY}: the caches' Redis pods run on {REAL_NODE_NAME}, the rest on kwok"
+    )
+
+
+def _wait_for_policy(kubectl: Kubectl, timeout: float = 60.0) -> None:
+    """Until the real-node policy mutates new Redis pods: the apiserver loads admission
+    policies from an informer, a moment after they are created, and a cache made before that
+    gets a pod on a kwok node, whose local-path claim is never provisioned. A server-side dry
+    run goes through admission and stores nothing."""
+    key, value = REAL_NODE_LABEL
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "real-node-policy-probe",
+            "namespace": "default",
+            "labels": {"app.kubernetes.io/name": "aimkvcache"},
+        },
+        "spec": {"containers": [{"name": "c", "image": "probe"}]},
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        out = kubectl.run(
+            "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(probe)
+        ).stdout
+        if json.loads(out)["spec"].get("nodeSelector", {}).get(key) == value:
+            return
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"the real-node policy is not in effect after {timeout}s")
+        time.sleep(0.2)
 
 
 def _crds(kubectl: Kubectl, manifests: Path, timeout: float) -> None:
@@ -144,7 +198,7 @@ def _crds(kubectl: Kubectl, manifests: Path, timeout: float) -> None:
 
 
 def _next_steps(
-    directory: Path, kubectl: Kubectl, manifests: Path, metrics: str, health: str
+    directory: Path, kubectl: Kubectl, manifests: Path, metrics: str, health: str, real: bool
 ) -> str:
     samples = manifests / "samples"
     grow = '{"spec":{"storage":{"size":"300Gi"}}}'
@@ -156,6 +210,7 @@ def _next_steps(
         f"  kubectl get aimkvcache -n {NAMESPACE} -o wide",
         f"  kubectl describe aimkvcache shared-cache -n {NAMESPACE}",
         f"  kubectl get pvc -n {NAMESPACE} -l app.kubernetes.io/managed-by=aimkvcache-controller",
+        *([f"  kubectl logs -n {NAMESPACE} shared-cache-statefulset-0"] if real else []),
         f"  kubectl apply -f {samples / 'custom-storage-size.yaml'}",
         f"  kubectl patch aimkvcache shared-cache -n {NAMESPACE} --type=merge -p '{grow}'",
         f"Operator: log {directory / 'operator.log'}; metrics http://{metrics}/metrics; "
@@ -194,12 +249,20 @@ def dev() -> None:
     default=None,
     help="A manifests/ directory (CRDs and samples). Default: the ones shipped with aimctl.",
 )
+@click.option(
+    "--real-node/--no-real-node",
+    default=False,
+    show_default=True,
+    help="Run the caches' Redis for real on a kubelet node (root on Linux; `make real-node` "
+    "builds it). `make dev` turns it on.",
+)
 def up(
     directory: Path,
     timeout: float,
     metrics_bind_address: str,
     health_probe_bind_address: str,
     manifests: Path | None,
+    real_node: bool,
 ) -> None:
     """Start (or reuse) everything, apply the samples, wait until they are Ready."""
     began = time.monotonic()
@@ -216,9 +279,9 @@ def up(
             f"no kubectl at {assets.path('kubectl')}; run `make control-plane`"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    kubeconfig = _cluster(directory / "cluster", None)
+    kubeconfig = _cluster(directory / "cluster", None, real_node)
     kubectl = Kubectl(assets.path("kubectl"), kubeconfig)
-    _storage(kubectl)
+    _storage(kubectl, real_node)
     _crds(kubectl, manifests, timeout)
     start_operator(
         directory, kubeconfig, metrics_bind_address, health_probe_bind_address, timeout, _say
@@ -228,7 +291,14 @@ def up(
     click.echo("$ kubectl get aimkvcache,aimservice -A -o wide")
     click.echo(kubectl.run("get", "aimkvcache,aimservice", "-A", "-o", "wide").stdout.rstrip())
     click.echo(
-        _next_steps(directory, kubectl, manifests, metrics_bind_address, health_probe_bind_address)
+        _next_steps(
+            directory,
+            kubectl,
+            manifests,
+            metrics_bind_address,
+            health_probe_bind_address,
+            real_node,
+        )
     )
 
 

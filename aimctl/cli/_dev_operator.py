@@ -48,7 +48,8 @@ def operator_argv(
     health_probe_bind_address: str = "127.0.0.1:8081",
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """``aimctl run`` for a local cluster: console logs, no leader election, loopback ports."""
+    """``aimctl run`` for a local cluster: console logs, no leader election, loopback ports,
+    plain-HTTP metrics without authentication."""
     return [
         sys.executable,
         "-m",
@@ -61,6 +62,7 @@ def operator_argv(
         "--no-leader-elect",
         "--metrics-bind-address",
         metrics_bind_address,
+        "--no-metrics-secure",  # plain HTTP on loopback: scrape it with curl, no token
         "--health-probe-bind-address",
         health_probe_bind_address,
         *extra,

@@ -52,9 +52,26 @@ def _in_cluster() -> bool:
 @click.option(
     "--metrics-bind-address",
     envvar="AIMCTL_METRICS_BIND_ADDRESS",
-    default=":8080",
+    default=":8443",
     show_default=True,
     help='Where /metrics listens; "0" disables.',
+)
+@click.option(
+    "--metrics-secure/--no-metrics-secure",
+    envvar="AIMCTL_METRICS_SECURE",
+    default=True,
+    show_default=True,
+    help="Serve /metrics over HTTPS to bearer tokens that the apiserver authenticates "
+    "(TokenReview) and allows to get /metrics (SubjectAccessReview). "
+    "--no-metrics-secure: plain HTTP, no authentication (local development).",
+)
+@click.option(
+    "--metrics-cert-dir",
+    envvar="AIMCTL_METRICS_CERT_DIR",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Directory with the metrics serving certificate, tls.crt and tls.key (re-read when "
+    "they change). Default: a self-signed certificate made at start.",
 )
 @click.option(
     "--health-probe-bind-address",
@@ -125,6 +142,8 @@ def run(
     context: str | None,
     namespaces: tuple[str, ...],
     metrics_bind_address: str,
+    metrics_secure: bool,
+    metrics_cert_dir: Path | None,
     health_probe_bind_address: str,
     leader_elect: bool,
     leader_election_namespace: str | None,
@@ -139,6 +158,22 @@ def run(
     from aimctl.log import configure_logging
     from aimctl.manager import LeaderElectionConfig, default_identity
 
+    if metrics_cert_dir is not None:
+        if not metrics_secure:
+            raise click.UsageError("--metrics-cert-dir needs --metrics-secure")
+        missing = [n for n in ("tls.crt", "tls.key") if not (metrics_cert_dir / n).is_file()]
+        if missing:
+            raise click.UsageError(
+                f"--metrics-cert-dir {metrics_cert_dir}: no {', '.join(missing)}"
+            )
+    if metrics_secure and metrics_cert_dir is None and metrics_bind_address not in ("", "0"):
+        import importlib.util
+
+        if importlib.util.find_spec("cryptography") is None:
+            raise click.UsageError(
+                "a self-signed metrics certificate needs the 'cryptography' package: install "
+                "it, or pass --metrics-cert-dir, or --no-metrics-secure"
+            )
     in_cluster = kubeconfig is None and _in_cluster()
     configure_logging(
         "json" if log_format == "json" or (log_format is None and in_cluster) else "console",
@@ -165,6 +200,8 @@ def run(
                 in_cluster=in_cluster,
                 namespaces=ns or None,
                 metrics=metrics_bind_address,
+                metrics_secure=metrics_secure,
+                metrics_cert_dir=metrics_cert_dir,
                 probes=health_probe_bind_address,
                 election=election,
                 kvcache_workers=kvcache_concurrency,
@@ -210,6 +247,8 @@ async def _run(
     in_cluster: bool,
     namespaces: list[str] | None,
     metrics: str,
+    metrics_secure: bool,
+    metrics_cert_dir: Path | None,
     probes: str,
     election: LeaderElectionConfig | None,
     kvcache_workers: int,
@@ -242,6 +281,8 @@ async def _run(
         config,
         namespaces=namespaces,
         metrics_bind_address=metrics,
+        metrics_secure=metrics_secure,
+        metrics_cert_dir=metrics_cert_dir,
         health_probe_bind_address=probes,
         leader_election=election,
         graceful_shutdown_timeout=grace,

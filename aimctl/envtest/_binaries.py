@@ -12,6 +12,10 @@ Owns the lookup order, nothing else (the build lives in ``hack/control-plane.sh`
 A directory holding ``SHA256SUMS`` (the build script writes one at build, or on the first use of
 an older cache) has the binaries it resolves checked against it, once per process and file
 version: a changed binary is refused (:class:`BinariesTampered`), as the script refuses it.
+
+The real node's binaries (kubelet, kube-proxy, CoreDNS, local-path-provisioner, pause; built by
+``hack/real-node.sh``) are found the same way by :func:`find_node_assets`: ``$AIMCTL_NODE_ASSETS``
+when set, else ``$AIMCTL_CACHE_DIR`` / ``node-k8s-<v>-coredns-<v>-local-path-<v>``.
 """
 
 from __future__ import annotations
@@ -27,17 +31,22 @@ from aimctl.envtest import _versions
 __all__ = [
     "ENVTEST_BINARIES",
     "FULL_BINARIES",
+    "NODE_BINARIES",
     "SUMS_FILE",
     "Assets",
     "BinariesNotFound",
     "BinariesTampered",
+    "NodeAssets",
     "default_cache_dir",
     "find_assets",
+    "find_node_assets",
+    "node_cache_dir",
     "verify_checksums",
 ]
 
 ENVTEST_BINARIES = ("etcd", "kube-apiserver")
 FULL_BINARIES = (*ENVTEST_BINARIES, "kube-controller-manager", "kube-scheduler", "kwok")
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "local-path-provisioner", "pause")
 STAGES_DIR = "kwok-stages"
 SUMS_FILE = "SHA256SUMS"
 
@@ -66,8 +75,12 @@ def _sha256(path: Path) -> str:
     return _hashed[key]
 
 
-def verify_checksums(directory: Path, names: Iterable[str]) -> None:
+def verify_checksums(
+    directory: Path, names: Iterable[str], *, rebuild: str = "make control-plane"
+) -> None:
     """Check ``names`` in ``directory`` against ``directory/SHA256SUMS``, when it exists.
+
+    ``rebuild`` is the command the refusal tells the user to run after deleting ``directory``.
 
     Raises:
         BinariesTampered: a binary is not listed there, or its content changed.
@@ -89,20 +102,36 @@ def verify_checksums(directory: Path, names: Iterable[str]) -> None:
             raise BinariesTampered(
                 f"{directory / name} does not match its checksum in {sums}; refusing to use it. "
                 f"If you did not change it, something else did: delete {directory} and run "
-                "`make control-plane` to rebuild"
+                f"`{rebuild}` to rebuild"
             )
+
+
+def _cache_root(env: Mapping[str, str]) -> Path:
+    return Path(env.get("AIMCTL_CACHE_DIR") or str(Path.home() / ".cache" / "aimctl")).expanduser()
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where ``hack/control-plane.sh`` puts the binaries for the pinned versions."""
     env = os.environ if env is None else env
-    root = env.get("AIMCTL_CACHE_DIR") or str(Path.home() / ".cache" / "aimctl")
     name = _versions.asset_dir_name(
         env.get("K8S_VERSION") or _versions.K8S_VERSION,
         env.get("ETCD_VERSION") or _versions.ETCD_VERSION,
         env.get("KWOK_VERSION") or _versions.KWOK_VERSION,
     )
-    return Path(root).expanduser() / name
+    return _cache_root(env) / name
+
+
+def node_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``hack/real-node.sh`` puts the real node's binaries for the pinned versions (the
+    same ``AIMCTL_CACHE_DIR`` and ``K8S_VERSION`` / ``COREDNS_VERSION`` / ``LOCAL_PATH_VERSION``
+    overrides as the script)."""
+    env = os.environ if env is None else env
+    name = _versions.node_dir_name(
+        env.get("K8S_VERSION") or _versions.K8S_VERSION,
+        env.get("COREDNS_VERSION") or _versions.COREDNS_VERSION,
+        env.get("LOCAL_PATH_VERSION") or _versions.LOCAL_PATH_VERSION,
+    )
+    return _cache_root(env) / name
 
 
 def _env_name(binary: str) -> str:
@@ -164,4 +193,46 @@ def find_assets(*, full: bool = False, env: Mapping[str, str] | None = None) -> 
     )
     raise BinariesNotFound(
         f"control-plane binaries not found in {source}: missing {', '.join(missing)}; {hint}"
+    )
+
+
+@dataclass(frozen=True)
+class NodeAssets:
+    """The real node's binary directory.
+
+    Guarantees: every name in :data:`NODE_BINARIES` exists there, is executable and, when the
+    directory has a ``SHA256SUMS``, matches it (checked when ``find_node_assets`` resolved it).
+    """
+
+    directory: Path
+
+    def path(self, binary: str) -> Path:
+        """The path of one binary (``kubelet``, ``kube-proxy``, ``coredns``, ...)."""
+        return self.directory / binary
+
+
+def find_node_assets(*, env: Mapping[str, str] | None = None) -> NodeAssets:
+    """Resolve the real node's binaries: ``$AIMCTL_NODE_ASSETS``, else :func:`node_cache_dir`.
+
+    Raises:
+        BinariesNotFound: a binary is missing; the message says to run ``make real-node``.
+        BinariesTampered: one differs from the directory's ``SHA256SUMS``.
+    """
+    env = os.environ if env is None else env
+    explicit = env.get("AIMCTL_NODE_ASSETS")
+    directory = Path(explicit) if explicit else node_cache_dir(env)
+    missing = [n for n in NODE_BINARIES if not os.access(directory / n, os.X_OK)]
+    if not missing:
+        verify_checksums(directory, NODE_BINARIES, rebuild="make real-node")
+        return NodeAssets(directory=directory)
+    # An explicit directory is never silently replaced by the cache.
+    source = f"AIMCTL_NODE_ASSETS={explicit}" if explicit else f"the cache {directory}"
+    hint = (
+        "point it at the directory `bash hack/real-node.sh` prints, or unset it"
+        if explicit
+        else "run `make real-node` (bash hack/real-node.sh installs the Debian packages and "
+        "builds them from their Go modules; needs root and Linux)"
+    )
+    raise BinariesNotFound(
+        f"real-node binaries not found in {source}: missing {', '.join(missing)}; {hint}"
     )

@@ -1,9 +1,9 @@
 """ControlPlane: etcd + kube-apiserver (+ full-mode components) as one object.
 
 Owns the working directory, the certificates, the admin kubeconfig and the order of start and
-stop. Each process is driven by its own module (``_etcd``, ``_apiserver``, ``_full``); this
-module only composes them and adds the test-facing operations (users, CRDs, namespaces, fault
-injection).
+stop. Each process is driven by its own module (``_etcd``, ``_apiserver``, ``_full``,
+``_node``); this module only composes them and adds the test-facing operations (users, CRDs,
+namespaces, fault injection).
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ from types import TracebackType
 from typing import Any
 
 from aimctl.envtest._apiserver import APIServer, CertFiles
-from aimctl.envtest._binaries import Assets, BinariesNotFound, find_assets
+from aimctl.envtest._binaries import (
+    Assets,
+    BinariesNotFound,
+    default_cache_dir,
+    find_assets,
+    find_node_assets,
+)
 from aimctl.envtest._certs import CertificateAuthority, service_account_key_pair
 from aimctl.envtest._crds import install_crds
 from aimctl.envtest._etcd import Etcd
@@ -33,6 +39,8 @@ from aimctl.envtest._full import (
     node_ready,
 )
 from aimctl.envtest._kubeconfig import write_kubeconfig
+from aimctl.envtest._node import RealNode, apiserver_flags
+from aimctl.envtest._node_config import LOCAL_PATH_CLASS, local_path_class
 from aimctl.envtest._ports import LOOPBACK
 from aimctl.envtest._process import ManagedProcess, ProcessStartError, port_conflict, run_kubectl
 from aimctl.envtest._rest import ApiError, SyncClient
@@ -116,8 +124,16 @@ class ControlPlane:
         stop_timeout: float = 10.0,
         apiserver_args: Mapping[str, str] | None = None,
         detached: bool = False,
+        real_node: bool = False,
+        redis_images: Sequence[str] = (),
     ) -> None:
+        if real_node and not full:
+            raise ValueError("a real node needs a full-mode control plane (full=True)")
         self.full = full
+        self.real_node = real_node
+        self._redis_images = tuple(redis_images)
+        # Checked before anything starts: a missing kubelet is said at once, not after etcd.
+        self._node_assets = find_node_assets() if real_node else None
         self.assets = assets if assets is not None else find_assets(full=full)
         self.start_timeout = (
             start_timeout if start_timeout is not None else start_timeout_from_env()
@@ -133,6 +149,7 @@ class ControlPlane:
         self._etcd: Etcd | None = None
         self._apiserver: APIServer | None = None
         self._full: FullComponents | None = None
+        self._node: RealNode | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -165,7 +182,8 @@ class ControlPlane:
     def processes(self) -> list[ManagedProcess]:
         """The child processes in start order."""
         procs = [p.process for p in (self._etcd, self._apiserver) if p is not None]
-        return procs + (self._full.processes if self._full is not None else [])
+        procs += self._full.processes if self._full is not None else []
+        return procs + (self._node.processes if self._node is not None else [])
 
     def _server(self) -> APIServer:
         if self._apiserver is None:
@@ -197,6 +215,8 @@ class ControlPlane:
         admin = ca.issue_client("admin", ["system:masters"])
         certs.admin_cert.write_bytes(admin.cert_pem)
         _write_private(certs.admin_key, admin.key_pem)
+        if self.real_node:
+            self._apiserver_args = {**apiserver_flags(ca, certs), **self._apiserver_args}
 
     def start(self) -> ControlPlane:
         """Start every process and wait until the cluster is usable; returns ``self``.
@@ -235,11 +255,29 @@ class ControlPlane:
                     detached=self.detached,
                 )
                 self._full.start(client, timeout=self.start_timeout)
+            if self._node_assets is not None:
+                self._start_node(client)
         except BaseException:
             self.stop()
             raise
         self.start_duration = time.monotonic() - began
         return self
+
+    def _start_node(self, client: SyncClient) -> None:
+        assert self._ca is not None and self._node_assets is not None
+        self._node = RealNode(
+            self._node_assets,
+            work_dir=self.work_dir,
+            ca=self._ca,
+            certs=self.certs,
+            server=self.url,
+            redis_images=self._redis_images,
+            image_cache=default_cache_dir() / "images",
+            detached=self.detached,
+        )
+        self._node.start(client, timeout=self.start_timeout)
+        self._make_default(client, LOCAL_PATH_CLASS)
+        client.create("/apis/storage.k8s.io/v1/storageclasses", local_path_class(), exist_ok=True)
 
     def _start_core(self) -> None:
         for attempt in range(1, START_ATTEMPTS + 1):
@@ -270,12 +308,15 @@ class ControlPlane:
 
         A stopped control plane can be started again (new ports, new certificates).
         """
+        if self._node is not None:
+            self._node.stop(self.stop_timeout)
         if self._full is not None:
             self._full.stop(self.stop_timeout)
         if self._apiserver is not None:
             self._apiserver.stop(self.stop_timeout)
         if self._etcd is not None:
             self._etcd.stop(self.stop_timeout)
+        self._node = None
         self._full = self._apiserver = self._etcd = None
         if self._owns_dir and self._work_dir is not None and not self.detached:
             shutil.rmtree(self._work_dir, ignore_errors=True)
@@ -330,17 +371,7 @@ class ControlPlane:
         client = self.client()
         path = "/apis/storage.k8s.io/v1/storageclasses"
         if default:
-            for other in client.request("GET", path)["items"]:
-                meta = other["metadata"]
-                annotations = meta.get("annotations") or {}
-                if meta["name"] != name and annotations.get(DEFAULT_CLASS_ANNOTATION) == "true":
-                    patch = {"metadata": {"annotations": {DEFAULT_CLASS_ANNOTATION: "false"}}}
-                    client.request(
-                        "PATCH",
-                        f"{path}/{meta['name']}",
-                        patch,
-                        content_type="application/merge-patch+json",
-                    )
+            self._make_default(client, name)
         applied: dict[str, Any] = client.request(
             "PATCH",
             f"{path}/{name}",
@@ -349,6 +380,22 @@ class ControlPlane:
             content_type="application/apply-patch+yaml",
         )
         return applied
+
+    @staticmethod
+    def _make_default(client: SyncClient, name: str) -> None:
+        """Every default StorageClass other than ``name`` stops being one."""
+        path = "/apis/storage.k8s.io/v1/storageclasses"
+        for other in client.request("GET", path)["items"]:
+            meta = other["metadata"]
+            annotations = meta.get("annotations") or {}
+            if meta["name"] != name and annotations.get(DEFAULT_CLASS_ANNOTATION) == "true":
+                patch = {"metadata": {"annotations": {DEFAULT_CLASS_ANNOTATION: "false"}}}
+                client.request(
+                    "PATCH",
+                    f"{path}/{meta['name']}",
+                    patch,
+                    content_type="application/merge-patch+json",
+                )
 
     # -- clients and objects ---------------------------------------------------------------
 

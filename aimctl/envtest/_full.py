@@ -66,6 +66,7 @@ __all__ = [
 NODE_NAME = "kwok-node-0"
 STORAGE_CLASS = "kwok-volume"
 KWOK_PROVISIONER = "kwok.x-k8s.io/volume"
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"  # the real node's (aimctl.envtest._node)
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # What the volume stages select on instead of kwok's class name (see the module docstring).
 KWOK_CLASS_EXPRESSION = f"self.spec.storageClassName == '{STORAGE_CLASS}'"
@@ -87,6 +88,7 @@ OOM_MARKER = "oom-killed"
 # spelled out as the limits tests use. An unset limit is never OOM-killed (no cgroup bound).
 OOM_LIMITS = ("64Mi", "128Mi", "256Mi", "512Mi", "1Gi", "1536Mi")
 ALWAYS_ALLOW = "/healthz,/readyz,/livez,/metrics"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 
 def load_kustomization(directory: Path) -> Iterator[dict[str, Any]]:
@@ -140,9 +142,12 @@ def _by_provisioner(stage: dict[str, Any]) -> dict[str, Any]:
     return stage
 
 
-def resize_stage() -> dict[str, Any]:
-    """What an external resizer reports once a bound claim asks for more: the requested size as
-    the claim's capacity.
+def resize_stage(provisioner: str = KWOK_PROVISIONER) -> dict[str, Any]:
+    """What an external resizer reports once a bound claim of ``provisioner`` asks for more: the
+    requested size as the claim's capacity.
+
+    Also run for the real node's local-path claims (a directory without a quota: its capacity
+    is bookkeeping, as kwok's hostPath volumes' is).
 
     The PV keeps its original ``spec.capacity``: kwok's ``apply`` step creates before it
     patches, and a partial PersistentVolume fails validation on create.
@@ -150,11 +155,11 @@ def resize_stage() -> dict[str, Any]:
     return {
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "Stage",
-        "metadata": {"name": "pvc-resize"},
+        "metadata": {"name": "pvc-resize" + ("" if provisioner == KWOK_PROVISIONER else "-local")},
         "spec": {
             "resourceRef": {"apiGroup": "v1", "kind": "PersistentVolumeClaim"},
             "selector": {
-                "matchAnnotations": dict(PROVISIONED_BY["PersistentVolumeClaim"]),
+                "matchAnnotations": {"volume.kubernetes.io/storage-provisioner": provisioner},
                 # An expression that fails (to compile, or on a missing key) stops kwok matching
                 # *any* stage for the object: every lookup is guarded. The API server stores
                 # quantities canonically ("1024Mi" reads back as "1Gi"), so strings compare.
@@ -197,7 +202,7 @@ def volume_stages(directory: Path) -> list[dict[str, Any]]:
         for d in load_kustomization(directory)
         if d.get("kind") == "Stage"
     ]
-    return [*stages, resize_stage()]
+    return [*stages, resize_stage(), resize_stage(LOCAL_PATH_PROVISIONER)]
 
 
 # The image and memory checks are CEL over kwok's typed Pod (its pod controller evaluates stage
@@ -395,7 +400,7 @@ def node_manifest(name: str = NODE_NAME) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
             "labels": {
                 "kubernetes.io/arch": "amd64",
                 "kubernetes.io/hostname": name,
@@ -522,7 +527,9 @@ class FullComponents:
                 str(self._assets.path("kwok")),
                 f"--kubeconfig={kc}",
                 f"--config={stages}",
-                "--manage-all-nodes=true",
+                # Only kwok's own nodes: a real node beside them (aimctl.envtest._node) runs a
+                # kubelet, and kwok playing it too would overwrite its status.
+                f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
                 f"--node-ip={NODE_IP}",
                 f"--cidr={POD_CIDR}",
                 "--node-lease-duration-seconds=40",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aimctl.envtest._controlplane import ControlPlane
+from aimctl.envtest._host import HostRecord, leftovers, restore_host
 from aimctl.envtest._process import ManagedProcess, pid_alive, process_start_time, stop_pid
 
 __all__ = [
@@ -43,6 +44,7 @@ CREATED = (
     "kwok-stages.yaml",
     "kube-controller-manager",
     "kube-scheduler",
+    "node",
 )
 
 
@@ -124,6 +126,11 @@ class ClusterState:
     def alive(self) -> list[ProcessRecord]:
         return [p for p in self.processes if p.alive]
 
+    @property
+    def real_node(self) -> bool:
+        """Whether the cluster has a real (kubelet) node."""
+        return any(p.name == "kubelet" for p in self.processes)
+
 
 def write_state(cp: ControlPlane, directory: Path) -> ClusterState:
     """Record a started control plane's processes in ``directory/state.json``."""
@@ -153,6 +160,16 @@ def stop_detached(directory: Path, *, timeout: float = 10.0) -> list[str]:
     """
     state = read_state(directory)
     stopped = stop_records(state.processes if state else (), timeout=timeout)
+    record = HostRecord.read(directory / "node")
+    if record is not None:
+        restore_host(record)
+        left = leftovers(record)
+        if any(line.startswith("mount ") for line in left):
+            # Removing the directory would follow a mount into whatever it mounts.
+            raise RuntimeError(
+                f"the real node's mounts are still there, so {directory} was kept: "
+                + "; ".join(left)
+            )
     for name in CREATED:
         path = directory / name
         if path.is_dir():

@@ -47,7 +47,13 @@ from aimctl.manager._runnable import (
     RunnableFunc,
     needs_leader_election,
 )
-from aimctl.manager._server import Check, HttpServer, metrics_app, parse_bind_address, probe_app
+from aimctl.manager._server import (
+    Check,
+    HttpServer,
+    metrics_server,
+    parse_bind_address,
+    probe_app,
+)
 from aimctl.metrics import FamilyCollector, GaugeFamily
 from aimctl.webhook import WebhookBuilder, WebhookServer
 
@@ -81,6 +87,14 @@ class Manager:
     - ``namespaces``: watch only these namespaces (one informer per kind and namespace).
       Default: all namespaces.
     - ``metrics_bind_address``: ``":8080"`` by default; ``"0"`` disables.
+    - ``metrics_secure``: serve ``/metrics`` over HTTPS and let through only requests whose
+      bearer token the apiserver authenticates (TokenReview) and authorizes for ``get`` on
+      ``/metrics`` (SubjectAccessReview), with the manager's own client; default False (plain
+      HTTP, no authentication), as controller-runtime's ``SecureServing``. ``aimctl run``
+      turns it on by default (kubebuilder's scaffold), on ``:8443``.
+    - ``metrics_cert_dir``: with ``metrics_secure``, the directory holding ``tls.crt`` and
+      ``tls.key`` (re-read when they change); default None: a self-signed certificate made at
+      start (needs ``cryptography``).
     - ``health_probe_bind_address``: ``":8081"`` by default; ``"0"`` disables.
     - ``leader_election``: a :class:`LeaderElectionConfig`, or None (default) to always lead.
     - ``graceful_shutdown_timeout``: seconds to drain in-flight reconciles; default 30.
@@ -107,6 +121,8 @@ class Manager:
         *,
         namespaces: Sequence[str] | None = None,
         metrics_bind_address: str = ":8080",
+        metrics_secure: bool = False,
+        metrics_cert_dir: str | os.PathLike[str] | None = None,
         health_probe_bind_address: str = ":8081",
         leader_election: LeaderElectionConfig | None = None,
         graceful_shutdown_timeout: float = 30.0,
@@ -126,7 +142,11 @@ class Manager:
         self.rest = rest = RestClient(config, registry=registry, qps=qps, burst=burst)
         self.mapper = RESTMapper(rest)
         self.informers = InformerFactory(rest, self.mapper, registry=registry)
+        if metrics_cert_dir is not None and not metrics_secure:
+            raise ValueError("metrics_cert_dir is used only with metrics_secure=True")
         self._metrics_bind = metrics_bind_address
+        self._metrics_secure = metrics_secure
+        self._metrics_cert_dir = metrics_cert_dir
         self._probe_bind = health_probe_bind_address
         self.leader_election = leader_election
         self.graceful_shutdown_timeout = graceful_shutdown_timeout
@@ -456,9 +476,19 @@ class Manager:
     async def _start_servers(self) -> None:
         bind = parse_bind_address(self._metrics_bind)
         if bind is not None:
-            self.metrics_server = HttpServer(metrics_app(self.registry), *bind)
+            self.metrics_server = metrics_server(
+                self.registry,
+                *bind,
+                secure=self._metrics_secure,
+                rest=self.rest,
+                cert_dir=self._metrics_cert_dir,
+            )
             await self.metrics_server.start()
-            log.info("Serving metrics", address=f"{bind[0]}:{self.metrics_server.port}")
+            log.info(
+                "Serving metrics",
+                address=f"{bind[0]}:{self.metrics_server.port}",
+                secure=self._metrics_secure,
+            )
         bind = parse_bind_address(self._probe_bind)
         if bind is not None:
             self.probe_server = HttpServer(probe_app(self._healthz, self._readyz), *bind)

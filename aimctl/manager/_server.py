@@ -3,20 +3,39 @@
 Probes follow controller-runtime's healthz package: named checks, 200 "ok" when all pass, 500
 (healthz) or 503 (readyz) listing the failures otherwise; ``?verbose`` lists every check and
 ``?exclude=<name>`` skips one.
+
+The metrics server is plain HTTP, or, secure (kubebuilder's scaffold: controller-runtime's
+``SecureServing`` with ``filters.WithAuthenticationAndAuthorization``,
+kubernetes-sigs/controller-runtime: pkg/metrics/server/server.go), HTTPS with the serving
+certificate of ``_certs`` and every request checked by the apiserver (``_metrics_auth``). The
+probes stay plain HTTP: the kubelet probes without credentials.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aimctl.manager._certs import ServingCertificate
+from aimctl.manager._metrics_auth import MetricsAuth, auth_middleware
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-__all__ = ["Check", "HttpServer", "parse_bind_address", "probe_app", "metrics_app"]
+    from aimctl.client import RestClient
+
+__all__ = [
+    "Check",
+    "HttpServer",
+    "metrics_app",
+    "metrics_server",
+    "parse_bind_address",
+    "probe_app",
+]
 
 Check = Callable[[], str | None]
 """A named check: returns None when healthy, else a short reason."""
@@ -67,30 +86,79 @@ def probe_app(healthz: dict[str, Check], readyz: dict[str, Check]) -> web.Applic
     return app
 
 
-def metrics_app(registry: CollectorRegistry) -> web.Application:
+def metrics_app(registry: CollectorRegistry, *, auth: MetricsAuth | None = None) -> web.Application:
+    """``GET /metrics``; with ``auth``, every request (any path) is checked by it first."""
+
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app = web.Application()
+    app = web.Application(middlewares=[auth_middleware(auth)] if auth is not None else [])
     app.router.add_get("/metrics", metrics)
     return app
 
 
 class HttpServer:
-    """One aiohttp site; ``port`` is the bound port after :meth:`start` (useful with port 0)."""
+    """One aiohttp site; ``port`` is the bound port after :meth:`start` (useful with port 0).
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    With ``certs`` it serves HTTPS: :meth:`start` loads the certificate first (raising when it
+    is unusable) and :meth:`stop` stops watching it.
+    """
+
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        certs: ServingCertificate | None = None,
+    ) -> None:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._host = host
         self.port = port
+        self.certs = certs
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certs is not None else "http"
 
     async def start(self) -> None:
+        if self.certs is not None:
+            self.certs.start()
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self.port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            self._host,
+            self.port,
+            reuse_address=True,
+            ssl_context=self.certs.context if self.certs is not None else None,
+        )
         await site.start()
         if self._runner.addresses:  # the bound port, when 0 was asked for
             self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+        if self.certs is not None:
+            await self.certs.stop()
+
+
+def metrics_server(
+    registry: CollectorRegistry,
+    host: str,
+    port: int,
+    *,
+    secure: bool,
+    rest: RestClient,
+    cert_dir: str | os.PathLike[str] | None = None,
+) -> HttpServer:
+    """The metrics server: plain HTTP, or (``secure``) HTTPS with the pair in ``cert_dir``
+    (self-signed when None) and every request authenticated and authorized through ``rest``."""
+    if not secure:
+        return HttpServer(metrics_app(registry), host, port)
+    return HttpServer(
+        metrics_app(registry, auth=MetricsAuth(rest)),
+        host,
+        port,
+        certs=ServingCertificate(cert_dir),
+    )

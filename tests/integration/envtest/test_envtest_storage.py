@@ -243,7 +243,16 @@ def test_add_storage_class_needs_full_mode(control_plane: ControlPlane) -> None:
 def test_the_volume_stages_select_by_provisioner(full_control_plane: ControlPlane) -> None:
     stages = volume_stages(full_control_plane.assets.kwok_stages / "volume" / "fast")
     by_name = {s["metadata"]["name"]: s["spec"] for s in stages}
-    assert set(by_name) == {"pvc-provision", "pvc-delete", "pv-bind", "pv-delete", "pvc-resize"}
+    assert set(by_name) == {
+        "pvc-provision",
+        "pvc-delete",
+        "pv-bind",
+        "pv-delete",
+        "pvc-resize",
+        "pvc-resize-local",  # the real node's local-path claims (aimctl.envtest._node)
+    }
+    local = by_name.pop("pvc-resize-local")["selector"]["matchAnnotations"]
+    assert local == {CLAIM_PROVISIONER: "rancher.io/local-path"}
     for name, spec in by_name.items():
         kind = spec["resourceRef"]["kind"]
         annotation = {

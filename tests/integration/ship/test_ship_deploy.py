@@ -61,6 +61,8 @@ def test_manifests_render_with_the_pinned_kubectl(ship_cluster: ControlPlane) ->
         ("RoleBinding", "aimctl-leader-election-rolebinding"),
         ("Deployment", DEPLOYMENT),
         ("Service", "aimctl-controller-manager-metrics"),
+        ("PodDisruptionBudget", DEPLOYMENT),
+        ("ClusterRole", "aimctl-metrics-reader"),
     }
     for (kind, _), doc in docs.items():
         if kind not in (
@@ -70,11 +72,10 @@ def test_manifests_render_with_the_pinned_kubectl(ship_cluster: ControlPlane) ->
             "ClusterRoleBinding",
         ):
             assert doc["metadata"]["namespace"] == SYSTEM_NS, doc["metadata"]
-    for kind in ("ClusterRole", "Role"):
-        role = next(d for (k, _), d in docs.items() if k == kind)
-        for rule in role["rules"]:
-            for field in ("apiGroups", "resources", "verbs"):
-                assert "*" not in rule[field], f"wildcard in {kind} rule {rule}"
+    for (kind, _), role in docs.items():
+        for rule in role.get("rules", []) if kind in ("ClusterRole", "Role") else []:
+            for field in ("apiGroups", "resources", "nonResourceURLs", "verbs"):
+                assert "*" not in rule.get(field, []), f"wildcard in {kind} rule {rule}"
     assert docs[("Role", LEADER_ROLE)]["rules"] == [
         {
             "apiGroups": ["coordination.k8s.io"],
@@ -98,14 +99,23 @@ def test_manifests_render_with_the_pinned_kubectl(ship_cluster: ControlPlane) ->
     assert "--leader-elect" in container["args"]
     assert {"name": "AIMCTL_LOG_FORMAT", "value": "json"} in container["env"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"metrics": 8080, "probes": 8081}
+    assert ports == {"metrics": 8443, "probes": 8081}
+    assert "--metrics-secure" in container["args"]
+    # High availability: two replicas (one leads), spread over nodes, one kept through drains.
+    assert docs[("Deployment", DEPLOYMENT)]["spec"]["replicas"] == 2
+    assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert docs[("PodDisruptionBudget", DEPLOYMENT)]["spec"]["minAvailable"] == 1
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "probes"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "probes"}
     assert container["resources"]["requests"]
     assert container["resources"]["limits"]["memory"]
 
     with_monitor = _by_kind(render(ship_cluster, MANIFESTS / "prometheus"))
-    assert set(with_monitor) == {*docs, ("ServiceMonitor", "aimctl-controller-manager-metrics")}
+    assert set(with_monitor) == {
+        *docs,
+        ("ServiceMonitor", "aimctl-controller-manager-metrics"),
+        ("PrometheusRule", "aimctl-alerts"),
+    }
     monitor = with_monitor[("ServiceMonitor", "aimctl-controller-manager-metrics")]
     service = docs[("Service", "aimctl-controller-manager-metrics")]
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
@@ -129,7 +139,7 @@ def test_deploy_server_dry_run_then_apply(ship_cluster: ControlPlane) -> None:
     kubectl(cp, "apply", "--server-side", "-f", "-", input=dump([namespace]))
     dry = kubectl(cp, "apply", "--server-side", "--dry-run=server", "-k", default)
     assert "Warning" not in dry.stderr, dry.stderr
-    assert dry.stdout.count("serverside-applied (server dry run)") == 10, dry.stdout
+    assert dry.stdout.count("serverside-applied (server dry run)") == 12, dry.stdout
     assert kubectl(cp, "get", "crd", CRDS[0], check=False).returncode != 0  # nothing persisted
     assert kubectl(cp, "get", "deployment", DEPLOYMENT, "-n", SYSTEM_NS, check=False).returncode
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +99,9 @@ SCENARIOS: dict[tuple[str, str], tuple[str, str]] = {
     ("leases", "get"): QUICK,  # never acquires: nothing reconciles
     ("leases", "create"): QUICK,
     ("leases", "update"): ("renew", "leading"),  # acquires (create), cannot renew: exit 6
+    # --metrics-secure: every scrape's token is reviewed; without either right it gets a 500.
+    ("tokenreviews", "create"): ("scrape", "scraped"),
+    ("subjectaccessreviews", "create"): ("scrape", "scraped"),
 }
 CONFIRM = 2.0  # after the 403 shows, the broken step must stay unreached this long
 
@@ -146,9 +152,11 @@ class Case:
         """The RBAC denial as the server words it."""
         if self.resource in OWNER_REFUSALS:
             return re.compile(OWNER_REFUSALS[self.resource])
+        # The quotes may come escaped (\") where a log line quotes the server's message.
+        q = r'\\?"'
         return re.compile(
-            rf'cannot {self.verb} resource "{re.escape(self.resource)}" '
-            rf'in API group "{re.escape(self.group)}"'
+            rf"cannot {self.verb} resource {q}{re.escape(self.resource)}{q} "
+            rf"in API group {q}{re.escape(self.group)}{q}"
         )
 
     def __str__(self) -> str:
@@ -337,6 +345,52 @@ def _renew(op: Operator) -> Callable[[Any, str, Step], None]:
     return scenario
 
 
+def _scrape(op: Operator, token: str) -> int:
+    """GET /metrics over HTTPS with ``token``: the status (0 when nothing answers). The
+    certificate is the operator's self-signed one: not verified, the token is what counts."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{op.metrics_port}/metrics",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+    except (OSError, urllib.error.URLError):
+        return 0
+
+
+def _scrape_scenario(op: Operator, token: str) -> Callable[[Any, str, Step], None]:
+    def scenario(cp: ControlPlane, ns: str, step: Step) -> None:
+        step(
+            "scraped",
+            "a scrape with a token bound to aimctl-metrics-reader answered 200",
+            lambda: _scrape(op, token) == 200,
+        )
+
+    return scenario
+
+
+def _scraper_token(cp: ControlPlane) -> str:
+    """A token of a ServiceAccount bound to the shipped ClusterRole aimctl-metrics-reader."""
+    kubectl(cp, "create", "serviceaccount", "rbac-scraper", "-n", SYSTEM_NS)
+    kubectl(
+        cp, "create", "clusterrolebinding", "rbac-scraper", "--clusterrole=aimctl-metrics-reader",
+        f"--serviceaccount={SYSTEM_NS}:rbac-scraper",
+    )  # fmt: skip
+    return kubectl(cp, "create", "token", "rbac-scraper", "-n", SYSTEM_NS).stdout.strip()
+
+
+def _extra(scenario: str) -> list[str]:
+    """Flags a scenario needs: `scrape` turns the secure metrics back on (the local operator
+    runs with `aimctl dev`'s plain-HTTP metrics otherwise; a later flag wins)."""
+    return ["--metrics-secure"] if scenario == "scrape" else []
+
+
 def _start(op: Operator) -> Callable[[Any, str, Step], None]:
     def scenario(cp: ControlPlane, ns: str, step: Step) -> None:
         step("synced", "informers synced (/readyz)", op.ready)
@@ -344,8 +398,9 @@ def _start(op: Operator) -> Callable[[Any, str, Step], None]:
     return scenario
 
 
-def _scenario(name: str, op: Operator) -> Callable[[ControlPlane, str, Step], None]:
+def _scenario(name: str, op: Operator, token: str) -> Callable[[ControlPlane, str, Step], None]:
     return {
+        "scrape": _scrape_scenario(op, token),
         "start": _start(op),
         "quick": _quick,
         "events": _events_scenario,
@@ -417,8 +472,8 @@ def test_every_rule_of_the_shipped_roles_is_needed(
     deploy(cp)
     docs = render(cp, MANIFESTS / "default")
     roles = {
-        "ClusterRole": next(d for d in docs if d["kind"] == "ClusterRole"),
-        "Role": next(d for d in docs if d["kind"] == "Role"),
+        kind: next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+        for kind, name in (("ClusterRole", CLUSTER_ROLE), ("Role", LEADER_ROLE))
     }
     assert roles["ClusterRole"]["metadata"]["name"] == CLUSTER_ROLE
     assert roles["Role"]["metadata"]["name"] == LEADER_ROLE
@@ -430,18 +485,20 @@ def test_every_rule_of_the_shipped_roles_is_needed(
     }
     assert untested <= DOCUMENTED_ONLY.keys(), f"rules without a scenario: {sorted(untested)}"
     kubeconfig = sa_kubeconfig(cp, tmp_path / "sa.kubeconfig")
+    token = _scraper_token(cp)
     results: list[tuple[str, str, float]] = []
 
     fast_ssd(cp)
     # Baseline: with the shipped roles every scenario succeeds and nothing is refused.
-    for name in ("quick", "events", "switch", "grow", "series", "renew", "start"):
+    for name in ("quick", "events", "switch", "grow", "series", "renew", "start", "scrape"):
         began = time.monotonic()
         ns = cp.create_namespace(prefix=f"rbac-ok-{name}-")
         log = tmp_path / f"baseline-{name}.log"
         with Operator(
-            kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-ok-{name}"
-        ) as op:
-            _scenario(name, op)(cp, ns, _stepper(cp, ns, op, None))
+            kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-ok-{name}",
+            *_extra(name),
+        ) as op:  # fmt: skip
+            _scenario(name, op, token)(cp, ns, _stepper(cp, ns, op, None))
             assert not op.denials(), f"baseline {name}: " + "\n".join(op.denials())
         results.append((f"baseline: {name}", "succeeded", time.monotonic() - began))
 
@@ -462,12 +519,13 @@ def test_every_rule_of_the_shipped_roles_is_needed(
         log = tmp_path / f"variant-{i:02d}.log"
         # The elector logs a refused lease creation at debug level only.
         extra = ["--log-level", "debug"] if case.kind == "Role" else []
+        extra += _extra(case.scenario)
         with Operator(
             kubeconfig, log, "--namespace", ns, "--leader-election-id", f"rbac-{i:02d}", *extra
         ) as op:
             step = _stepper(cp, ns, op, case)
             try:
-                _scenario(case.scenario, op)(cp, ns, step)
+                _scenario(case.scenario, op, token)(cp, ns, step)
             except Broken as broken:
                 evidence = str(broken)
             else:

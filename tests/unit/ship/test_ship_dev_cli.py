@@ -15,14 +15,20 @@ from click.testing import CliRunner
 
 from aimctl.cli import _dev as dev, _dev_operator as operator, _dev_samples as samples, cli
 from aimctl.cli._manifests import shipped_dir
-from aimctl.envtest import KWOK_PROVISIONER, kwok_storage_class, pid_alive, process_start_time
+from aimctl.envtest import (
+    KWOK_PROVISIONER,
+    kwok_storage_class,
+    local_path_class,
+    pid_alive,
+    process_start_time,
+)
 
 
 def test_fast_ssd_is_an_expandable_class_the_clusters_kwok_binds() -> None:
     applied: list[dict[str, Any]] = []
     kubectl = MagicMock(spec=dev.Kubectl)
     kubectl.apply_objects.side_effect = applied.extend
-    dev._storage(kubectl)
+    dev._storage(kubectl, real_node=False)
     (sc,) = applied
     assert sc == kwok_storage_class("fast-ssd", expandable=True)
     assert sc["provisioner"] == KWOK_PROVISIONER == "kwok.x-k8s.io/volume"
@@ -31,12 +37,36 @@ def test_fast_ssd_is_an_expandable_class_the_clusters_kwok_binds() -> None:
     assert "annotations" not in sc["metadata"]  # kwok-volume stays the default class
 
 
+def test_with_a_real_node_fast_ssd_is_local_path_and_redis_pods_go_there() -> None:
+    applied: list[dict[str, Any]] = []
+    kubectl = MagicMock(spec=dev.Kubectl)
+    kubectl.apply_objects.side_effect = applied.extend
+    # The dry-run probe dev waits on: the policy is in effect once it adds the node selector.
+    mutated = {"spec": {"nodeSelector": {"aimctl.dev/node": "real"}}}
+    kubectl.run.return_value.stdout = json.dumps(mutated)
+    dev._storage(kubectl, real_node=True)
+    (call,) = kubectl.run.call_args_list
+    assert call.args[:2] == ("create", "--dry-run=server")
+    sc, policy, binding = applied
+    assert sc == local_path_class("fast-ssd", default=False)
+    assert sc["provisioner"] == "rancher.io/local-path"
+    assert sc["allowVolumeExpansion"] is True
+    assert policy["kind"] == "MutatingAdmissionPolicy"
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    (condition,) = policy["spec"]["matchConditions"]
+    assert (
+        'object.metadata.labels["app.kubernetes.io/name"] == "aimkvcache"'
+        in (condition["expression"])
+    )
+
+
 def test_operator_command_line() -> None:
     argv = operator.operator_argv(Path("/d/cluster/kubeconfig"))
     assert argv[:4] == [sys.executable, "-m", "aimctl", "run"]
     assert " ".join(argv[4:]) == (
         "--kubeconfig /d/cluster/kubeconfig --log-format console --no-leader-elect "
-        "--metrics-bind-address 127.0.0.1:8080 --health-probe-bind-address 127.0.0.1:8081"
+        "--metrics-bind-address 127.0.0.1:8080 --no-metrics-secure "
+        "--health-probe-bind-address 127.0.0.1:8081"
     )
 
 

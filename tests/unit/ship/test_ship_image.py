@@ -113,7 +113,7 @@ def test_entrypoint_is_aimctl_run_in_exec_form_and_the_ports_are_exposed() -> No
     assert json.loads(entrypoint) == ["/usr/bin/python3", "-m", "aimctl", "run"]
     assert not [a for i, a in instructions() if i in ("CMD", "SHELL")]
     (expose,) = [a for i, a in instructions() if i == "EXPOSE"]
-    assert expose.split() == ["8080", "8081"]
+    assert expose.split() == ["8443", "8081"]  # secure metrics, probes
     assert (REPO / "aimctl" / "__main__.py").exists()
 
 

@@ -13,7 +13,18 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "manifests"
-KUSTOMIZATIONS = ["crds", "rbac", "manager", "default", "prometheus", "prometheus/monitor"]
+KUSTOMIZATIONS = [
+    "crds",
+    "rbac",
+    "manager",
+    "default",
+    "prometheus",
+    "prometheus/monitor",
+    "namespaced",
+    "namespaced/manager-role",
+    "namespaced/team-a",
+    "namespaced/team-b",
+]
 VERBS = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 
 
@@ -42,7 +53,15 @@ def test_default_ties_crds_rbac_and_manager_together() -> None:
     assert load("prometheus/monitor/kustomization.yaml")["kind"] == "Component"
 
 
-@pytest.mark.parametrize("path", ["rbac/role.yaml", "rbac/leader_election_role.yaml"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "rbac/role.yaml",
+        "rbac/leader_election_role.yaml",
+        "namespaced/cluster_role.yaml",
+        "namespaced/manager-role/role.yaml",
+    ],
+)
 def test_every_rule_is_explained_and_has_no_wildcard(path: str) -> None:
     lines = (MANIFESTS / path).read_text().splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("- apiGroups:")]
@@ -97,8 +116,8 @@ def test_metrics_service_and_monitor_match_the_container_ports() -> None:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     service = load("manager/metrics_service.yaml")
     (port,) = service["spec"]["ports"]
-    assert ports[port["targetPort"]] == 8080
-    assert any(a == "--metrics-bind-address=:8080" for a in container["args"])
+    assert port["targetPort"] == ports["metrics"] == 8443
+    assert any(a == "--metrics-bind-address=:8443" for a in container["args"])
     assert any(a == "--health-probe-bind-address=:8081" for a in container["args"])
     monitor = load("prometheus/monitor/monitor.yaml")
     assert monitor["spec"]["endpoints"][0]["port"] == port["name"]

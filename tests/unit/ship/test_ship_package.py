@@ -81,10 +81,11 @@ def _names(reqs: list[str]) -> dict[str, Requirement]:
     return {r.name.lower(): r for r in parsed}
 
 
-def test_cryptography_only_behind_the_envtest_extra() -> None:
+def test_cryptography_is_a_runtime_dependency_and_the_envtest_extra_stays() -> None:
     runtime = _names(PROJECT["dependencies"])
     extras = PROJECT["optional-dependencies"]
-    assert "cryptography" not in runtime
+    # The operator's secure metrics mint a self-signed serving certificate by default.
+    assert "cryptography" in runtime
     assert "cryptography" in _names(extras["envtest"])
     assert "aimctl[envtest]" in extras["dev"]
     assert {"kopf", "py-spy", "psutil"} == set(_names(extras["bench"]))
