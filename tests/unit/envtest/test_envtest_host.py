@@ -61,7 +61,8 @@ def test_a_live_holder_blocks_a_second_node(
 ) -> None:
     first, second = tmp_path / "a" / "node", tmp_path / "b" / "node"
     claim_host(first)
-    assert node_processes(first, components_only=True) == [holder.pid]
+    # (the shell's forked child shares its command line until it execs sleep)
+    assert holder.pid in node_processes(first, components_only=True)
     with pytest.raises(HostBusy, match=str(first)):
         claim_host(second)
     assert json.loads(claim.read_text()) == {"node_dir": str(first)}
@@ -81,7 +82,7 @@ def test_a_holder_with_only_shims_left_is_dead(
     try:
         claim_host(first)
         _record(first).write()
-        assert node_processes(first) == [process.pid]  # a leftover, not a running node
+        assert process.pid in node_processes(first)  # a leftover, not a running node
         claim_host(second)
         assert undone == [_record(first)]
     finally:
