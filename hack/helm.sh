@@ -34,15 +34,7 @@ GO_ALTERNATIVE=" or set HELM to a helm binary"
 parse_mode "$@"
 
 # --- --update-modules: resolve the build module afresh ---------------------------------------
-if [[ "$MODE" == update ]]; then
-  go_env mod
-  work_dir
-  mkdir -p "$WORK/helm" "$MODULES/helm"
-  (cd "$WORK/helm" && init_module helmbin && go get "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" >&2)
-  cp "$WORK/helm/go.mod" "$WORK/helm/go.sum" "$MODULES/helm/"
-  log "wrote hack/tools/helm/go.mod and go.sum; review and commit them"
-  exit 0
-fi
+[[ "$MODE" != update ]] || update_tool_module helm "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 
 # --- find ------------------------------------------------------------------------------------
 if [[ -n "${HELM:-}" ]]; then

@@ -180,3 +180,13 @@ begin_build() { # KB HUMAN: the Go env for a build, one build per cache root (th
   warn_space "$1" "$2"
   work_dir
 }
+
+update_tool_module() { # NAME PACKAGE@VERSION: re-resolve $MODULES/NAME for one package, then exit
+  go_env mod
+  work_dir
+  mkdir -p "$WORK/$1" "$MODULES/$1"
+  (cd "$WORK/$1" && init_module "${1}bin" && go get "$2" >&2)
+  cp "$WORK/$1/go.mod" "$WORK/$1/go.sum" "$MODULES/$1/"
+  log "wrote hack/tools/$1/go.mod and go.sum; review and commit them"
+  exit 0
+}

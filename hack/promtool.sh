@@ -51,15 +51,7 @@ GO_ALTERNATIVE=" or set PROMTOOL to a promtool binary (Prometheus $RELEASE)"
 parse_mode "$@"
 
 # --- --update-modules: resolve the build module afresh ---------------------------------------
-if [[ "$MODE" == update ]]; then
-  go_env mod
-  work_dir
-  mkdir -p "$WORK/promtool" "$MODULES/promtool"
-  (cd "$WORK/promtool" && init_module promtoolbin && go get "$MODULE/cmd/promtool@$PROMTOOL_VERSION" >&2)
-  cp "$WORK/promtool/go.mod" "$WORK/promtool/go.sum" "$MODULES/promtool/"
-  log "wrote hack/tools/promtool/go.mod and go.sum; review and commit them"
-  exit 0
-fi
+[[ "$MODE" != update ]] || update_tool_module promtool "$MODULE/cmd/promtool@$PROMTOOL_VERSION"
 
 # --- find ------------------------------------------------------------------------------------
 if [[ -n "${PROMTOOL:-}" ]]; then

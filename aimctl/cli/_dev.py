@@ -42,7 +42,6 @@ from aimctl.cli._dev_samples import NAMESPACE, QUICK_START, apply_samples
 from aimctl.cli._manifests import shipped_dir
 from aimctl.envtest import (
     NODE_NAME,
-    REAL_NODE_LABEL,
     REAL_NODE_NAME,
     BinariesNotFound,
     find_assets,
@@ -52,6 +51,7 @@ from aimctl.envtest import (
     real_node_policy,
     run_kubectl,
     stop_detached,
+    wait_for_real_node_policy,
 )
 
 __all__ = ["DEFAULT_DIR", "FAST_SSD", "Kubectl", "dev"]
@@ -145,39 +145,19 @@ def _storage(kubectl: Kubectl, real_node: bool) -> None:
             *real_node_policy(REAL_NODE_POLICY, {"app.kubernetes.io/name": "aimkvcache"}),
         ]
     )
-    _wait_for_policy(kubectl)
+    try:
+        wait_for_real_node_policy(
+            lambda pod: (
+                kubectl.run("create", "--dry-run=server", "-o", "json", "-f", "-", input=pod).stdout
+            ),
+            {"app.kubernetes.io/name": "aimkvcache"},
+        )
+    except TimeoutError as e:
+        raise click.ClickException(str(e)) from e
     _say(
         f"storage: StorageClass {FAST_SSD} (directories on {REAL_NODE_NAME}); policy "
         f"{REAL_NODE_POLICY}: the caches' Redis pods run on {REAL_NODE_NAME}, the rest on kwok"
     )
-
-
-def _wait_for_policy(kubectl: Kubectl, timeout: float = 60.0) -> None:
-    """Until the real-node policy mutates new Redis pods: the apiserver loads admission
-    policies from an informer, a moment after they are created, and a cache made before that
-    gets a pod on a kwok node, whose local-path claim is never provisioned. A server-side dry
-    run goes through admission and stores nothing."""
-    key, value = REAL_NODE_LABEL
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": "real-node-policy-probe",
-            "namespace": "default",
-            "labels": {"app.kubernetes.io/name": "aimkvcache"},
-        },
-        "spec": {"containers": [{"name": "c", "image": "probe"}]},
-    }
-    deadline = time.monotonic() + timeout
-    while True:
-        out = kubectl.run(
-            "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(probe)
-        ).stdout
-        if json.loads(out)["spec"].get("nodeSelector", {}).get(key) == value:
-            return
-        if time.monotonic() > deadline:
-            raise click.ClickException(f"the real-node policy is not in effect after {timeout}s")
-        time.sleep(0.2)
 
 
 def _crds(kubectl: Kubectl, manifests: Path, timeout: float) -> None:

@@ -36,6 +36,7 @@ from aimctl.envtest._images import (
     PAUSE_IMAGE as PAUSE_IMAGE,
     REDIS_CLIENT_IMAGE as REDIS_CLIENT_IMAGE,
 )
+from aimctl.envtest._node import wait_for_real_node_policy as wait_for_real_node_policy
 from aimctl.envtest._node_config import (
     LOCAL_PATH_CLASS as LOCAL_PATH_CLASS,
     REAL_NODE_LABEL as REAL_NODE_LABEL,
@@ -121,6 +122,7 @@ __all__ = [
     "stop_detached",
     "stop_pid",
     "stop_records",
+    "wait_for_real_node_policy",
     "write_records",
     "write_state",
 ]

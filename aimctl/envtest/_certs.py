@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 try:
     from cryptography import x509
@@ -26,7 +28,7 @@ except ModuleNotFoundError as err:  # an optional dependency: say which extra br
         "aimctl.envtest needs the 'envtest' extra: pip install 'aimctl[envtest]'", name=err.name
     ) from err
 
-__all__ = ["CertificateAuthority", "KeyPair", "service_account_key_pair"]
+__all__ = ["CertificateAuthority", "KeyPair", "service_account_key_pair", "write_private"]
 
 DEFAULT_VALIDITY = datetime.timedelta(days=365)
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -172,3 +174,10 @@ def service_account_key_pair() -> KeyPair:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return KeyPair(public, _key_pem(key))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a private key readable by its owner only (created 0600, never world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)

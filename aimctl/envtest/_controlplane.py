@@ -28,7 +28,11 @@ from aimctl.envtest._binaries import (
     find_assets,
     find_node_assets,
 )
-from aimctl.envtest._certs import CertificateAuthority, service_account_key_pair
+from aimctl.envtest._certs import (
+    CertificateAuthority,
+    service_account_key_pair,
+    write_private,
+)
 from aimctl.envtest._crds import install_crds
 from aimctl.envtest._etcd import Etcd
 from aimctl.envtest._full import (
@@ -79,12 +83,6 @@ class User:
     kubeconfig: Path
     cert_file: Path
     key_file: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def _safe(name: str) -> str:
@@ -208,13 +206,13 @@ class ControlPlane:
         certs.ca.write_bytes(ca.cert_pem)
         serving = ca.issue_serving(SERVING_HOSTS)
         certs.serving_cert.write_bytes(serving.cert_pem)
-        _write_private(certs.serving_key, serving.key_pem)
+        write_private(certs.serving_key, serving.key_pem)
         sa = service_account_key_pair()
         certs.sa_public.write_bytes(sa.cert_pem)
-        _write_private(certs.sa_private, sa.key_pem)
+        write_private(certs.sa_private, sa.key_pem)
         admin = ca.issue_client("admin", ["system:masters"])
         certs.admin_cert.write_bytes(admin.cert_pem)
-        _write_private(certs.admin_key, admin.key_pem)
+        write_private(certs.admin_key, admin.key_pem)
         if self.real_node:
             self._apiserver_args = {**apiserver_flags(ca, certs), **self._apiserver_args}
 
@@ -417,7 +415,7 @@ class ControlPlane:
         pair = self._ca.issue_client(name, groups)
         cert_file, key_file = directory / f"{stem}.crt", directory / f"{stem}.key"
         cert_file.write_bytes(pair.cert_pem)
-        _write_private(key_file, pair.key_pem)
+        write_private(key_file, pair.key_pem)
         kubeconfig = write_kubeconfig(
             directory / f"{stem}.kubeconfig",
             server=self.url,

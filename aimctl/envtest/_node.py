@@ -42,14 +42,15 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import yaml
 
 from aimctl.envtest._apiserver import CertFiles, advertise_address
 from aimctl.envtest._binaries import NodeAssets
-from aimctl.envtest._certs import CertificateAuthority
+from aimctl.envtest._certs import CertificateAuthority, write_private
 from aimctl.envtest._containerd import containerd_config
 from aimctl.envtest._full import LOCAL_PATH_PROVISIONER
 from aimctl.envtest._host import (
@@ -88,7 +89,7 @@ from aimctl.envtest._node_config import (
 from aimctl.envtest._process import ManagedProcess
 from aimctl.envtest._rest import ApiError, SyncClient
 
-__all__ = ["RealNode", "apiserver_flags", "host_address"]
+__all__ = ["RealNode", "apiserver_flags", "host_address", "wait_for_real_node_policy"]
 
 
 def host_address() -> str:
@@ -126,7 +127,7 @@ def apiserver_flags(ca: CertificateAuthority, certs: CertFiles) -> dict[str, str
     cert, key = _kubelet_client(certs)
     pair = ca.issue_client(APISERVER_KUBELET_CLIENT, ["system:masters"])
     cert.write_bytes(pair.cert_pem)
-    _write_private(key, pair.key_pem)
+    write_private(key, pair.key_pem)
     return {
         # All addresses, not only 127.0.0.1: the `kubernetes` Service sends pods to the host
         # address, and an operator pod on the real node must reach the server (clients still
@@ -139,12 +140,6 @@ def apiserver_flags(ca: CertificateAuthority, certs: CertFiles) -> dict[str, str
         "kubelet-certificate-authority": str(certs.ca),
         "kubelet-preferred-address-types": "InternalIP",
     }
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_bytes(data)
 
 
 class RealNode:
@@ -242,7 +237,7 @@ class RealNode:
         serving = self._ca.issue_serving([REAL_NODE_NAME, self.address])
         serving_files = (pki / "kubelet.crt", pki / "kubelet.key")
         serving_files[0].write_bytes(serving.cert_pem)
-        _write_private(serving_files[1], serving.key_pem)
+        write_private(serving_files[1], serving.key_pem)
         (node / "volumes").mkdir(parents=True, exist_ok=True)
         cni_dir = node / "cni" / "net.d"
         cni_dir.mkdir(parents=True, exist_ok=True)
@@ -422,3 +417,34 @@ def _dns_answers(address: str) -> Callable[[], bool]:
         )
 
     return probe
+
+
+def wait_for_real_node_policy(
+    dry_run: Callable[[str], str], labels: Mapping[str, str], *, timeout: float = 60.0
+) -> None:
+    """Return once the real-node policy (:func:`real_node_policy`) puts a new pod carrying
+    ``labels`` on the real node.
+
+    The apiserver loads admission policies from an informer, a moment after they are created;
+    a pod made before that lands on a kwok node, where its local-path claim is never
+    provisioned. ``dry_run`` creates the pod given as JSON with ``--dry-run=server`` (through
+    admission, storing nothing) and returns the answer as JSON.
+
+    Raises:
+        TimeoutError: the policy is not in effect after ``timeout`` seconds.
+    """
+    key, value = REAL_NODE_LABEL
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "real-node-policy-probe", "namespace": "default", "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "probe"}]},
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = json.loads(dry_run(json.dumps(probe)))
+        if (answer["spec"].get("nodeSelector") or {}).get(key) == value:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the real-node policy is not in effect after {timeout:.0f}s")
+        time.sleep(0.2)

@@ -11,12 +11,11 @@ commands in them and waits on the real objects are in ``node_kit``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from aimctl.envtest import REAL_NODE_LABEL, ControlPlane, real_node_policy
+from aimctl.envtest import ControlPlane, real_node_policy, wait_for_real_node_policy
 from aimctl.envtest.pytest_plugin import private_control_plane
 from aimctl.reconcilers import DEFAULT_REDIS_IMAGE
 from aimctl.reconcilers._common import LABEL_NAME
@@ -34,30 +33,13 @@ def real_cluster() -> Iterator[ControlPlane]:
         cp.install_crds(CRDS)
         for obj in real_node_policy("aimctl-kvcache-real-node", REDIS_POD_LABELS):
             cp.kubectl("apply", "-f", "-", input=json.dumps(obj))
-        wait_for_policy(cp)
+        wait_for_real_node_policy(
+            lambda pod: (
+                cp.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=pod).stdout
+            ),
+            REDIS_POD_LABELS,
+        )
         yield cp
-
-
-def wait_for_policy(cp: ControlPlane, within: float = 60.0) -> None:
-    """Until the policy mutates new Redis pods. The API server loads admission policies from
-    an informer, a moment after they are created: a cache made at once (the first test) could
-    get its pod on a kwok node, where nothing really runs (local-path-provisioner's helper pod
-    for its claim included). A server-side dry run goes through admission and stores nothing."""
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "policy-probe", "namespace": "default", "labels": REDIS_POD_LABELS},
-        "spec": {"containers": [{"name": "c", "image": DEFAULT_REDIS_IMAGE}]},
-    }
-    deadline = time.monotonic() + within
-    while True:
-        out = cp.kubectl(
-            "create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(probe)
-        ).stdout
-        if json.loads(out)["spec"].get("nodeSelector") == dict([REAL_NODE_LABEL]):
-            return
-        assert time.monotonic() < deadline, f"the real-node policy is not in effect: {out}"
-        time.sleep(0.2)
 
 
 @pytest.fixture

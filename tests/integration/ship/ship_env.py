@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 from aimctl.cli._dev import FAST_SSD
 from aimctl.cli._dev_operator import operator_argv
 from aimctl.envtest import ApiError, ControlPlane, ManagedProcess
 from aimctl.envtest._ports import free_ports
+from aimctl.envtest.pytest_plugin import REQUIRE_ENV
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "manifests"
@@ -304,3 +306,29 @@ def converged(
     ) and all(
         condition(ss.get(s) or {}, "KVCacheReady").get("status") == "True" for s in want_services
     )
+
+
+def unavailable(why: str) -> None:
+    """Skip, or fail under AIMCTL_REQUIRE_INTEGRATION=1 (CI forbids skips)."""
+    if os.environ.get(REQUIRE_ENV, "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{why} ({REQUIRE_ENV}=1 forbids skipping)", pytrace=False)
+    pytest.skip(why)
+
+
+def pinned_tool(env: str, script: str, binary: str, *, timeout: float) -> Path:
+    """``$env``, else ``binary`` in the directory ``hack/<script>`` prints last (the script
+    builds the pinned tool once, minutes cold, then answers in about a second from its checked
+    cache)."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    out = subprocess.run(
+        ["bash", str(REPO / "hack" / script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        unavailable(f"hack/{script} failed (exit {out.returncode}): {out.stderr[-2000:]}")
+    return Path(lines[-1]) / binary

@@ -18,7 +18,6 @@ No cluster: helm and kubectl render offline (the install is test_ship_helm_insta
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ import pytest
 import yaml
 
 from aimctl.envtest import BinariesNotFound, find_assets
-from aimctl.envtest.pytest_plugin import REQUIRE_ENV
+from tests.integration.ship.ship_env import pinned_tool, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -39,28 +38,9 @@ HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.
 Key = tuple[str, str, str]  # kind, namespace ("" when cluster-scoped or unset), name
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get(REQUIRE_ENV, "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{why} ({REQUIRE_ENV}=1 forbids skipping)", pytrace=False)
-    pytest.skip(why)
-
-
 def find_helm() -> Path:
-    """$HELM, else the directory hack/helm.sh prints (it builds helm once, ~2.5 min cold on two
-    cores, then answers in well under a second from its checked cache)."""
-    if os.environ.get("HELM"):
-        return Path(os.environ["HELM"])
-    out = subprocess.run(
-        ["bash", str(REPO / "hack" / "helm.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        _unavailable(f"hack/helm.sh failed (exit {out.returncode}): {out.stderr[-2000:]}")
-    return Path(lines[-1]) / "helm"
+    """$HELM, else the pinned helm hack/helm.sh builds (~2.5 min cold on two cores)."""
+    return pinned_tool("HELM", "helm.sh", "helm", timeout=1800)
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +53,8 @@ def kubectl_bin() -> Path:
     try:
         return find_assets().path("kubectl")
     except BinariesNotFound as e:
-        _unavailable(str(e))
-        raise  # unreachable: _unavailable skips or fails
+        unavailable(str(e))
+        raise  # unreachable: unavailable skips or fails
 
 
 def run(*argv: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,8 @@ import yaml
 
 from aimctl.envtest import ControlPlane
 
-from .test_ship_promtool_rules import _unavailable, find_promtool
+from .ship_env import unavailable
+from .test_ship_promtool_rules import find_promtool
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def monitoring(control_plane: ControlPlane) -> ControlPlane:
     """The session's apiserver with the monitoring.coreos.com CRDs the shipped objects use."""
     crds = Path(find_promtool()).parent / "crds"
     if not crds.is_dir():
-        _unavailable(
+        unavailable(
             f"no Prometheus Operator CRDs in {crds} (PROMTOOL set: hack/promtool.sh not used)"
         )
     control_plane.install_crds(sorted(crds.glob("monitoring.coreos.com_*.yaml")))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from aimctl.envtest.pytest_plugin import REQUIRE_ENV
+from tests.integration.ship.ship_env import pinned_tool
 
 pytestmark = pytest.mark.integration
 
@@ -38,28 +37,9 @@ RULES_FILE = "aimctl-alerts.rules.yaml"
 PROMTOOL_VERSION = "3.16.0"
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get(REQUIRE_ENV, "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{why} ({REQUIRE_ENV}=1 forbids skipping)", pytrace=False)
-    pytest.skip(why)
-
-
 def find_promtool() -> str:
-    """$PROMTOOL, else the pinned build hack/promtool.sh prints (it builds promtool once, minutes
-    cold, then answers in about a second from its checked cache)."""
-    if os.environ.get("PROMTOOL"):
-        return os.environ["PROMTOOL"]
-    out = subprocess.run(
-        ["bash", str(REPO / "hack" / "promtool.sh")],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        _unavailable(f"hack/promtool.sh failed (exit {out.returncode}): {out.stderr[-2000:]}")
-    path = str(Path(lines[-1]) / "promtool")
+    """$PROMTOOL, else the pinned promtool hack/promtool.sh builds (minutes cold)."""
+    path = str(pinned_tool("PROMTOOL", "promtool.sh", "promtool", timeout=3600))
     version = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
     assert f"promtool, version {PROMTOOL_VERSION} " in version.stdout + version.stderr
     return path
