@@ -253,7 +253,7 @@ class Client(_Operations):
         return await self._write(
             gvk,
             obj,
-            lambda: self.rest.request("POST", path, params=params, body=obj),
+            lambda: self.rest.request_with_body("POST", path, params=params, body=obj),
             idempotent=False,
         )
 
@@ -280,7 +280,7 @@ class Client(_Operations):
         return await self._write(
             gvk,
             obj,
-            lambda: self.rest.request(
+            lambda: self.rest.request_with_body(
                 "PATCH", path, params=params, body=obj, content_type=APPLY_CONTENT_TYPE
             ),
             idempotent=True,
@@ -311,7 +311,7 @@ class Client(_Operations):
         return await self._write(
             gvk,
             {"metadata": {"name": name, "namespace": namespace}},
-            lambda: self.rest.request(
+            lambda: self.rest.request_with_body(
                 "PATCH",
                 path,
                 params=params,
@@ -332,7 +332,7 @@ class Client(_Operations):
         return await self._write(
             gvk,
             obj,
-            lambda: self.rest.request("PUT", path, params=params, body=obj),
+            lambda: self.rest.request_with_body("PUT", path, params=params, body=obj),
             idempotent=bool((obj.get("metadata") or {}).get("resourceVersion")),
         )
 
@@ -420,19 +420,23 @@ class Client(_Operations):
         self,
         gvk: GVK,
         obj: Mapping[str, Any],
-        call: Callable[[], Awaitable[Object]],
+        call: Callable[[], Awaitable[tuple[Object, bytes]]],
         *,
         idempotent: bool,
     ) -> Object:
         namespace, name = _name_key(obj)
         if not name:  # generateName: nothing to bracket
-            return self._remember(await self._send(call, idempotent=idempotent))
+            return self._remember(
+                *await with_retries(call, idempotent=idempotent, attempts=self._attempts)
+            )
         with self._recent.writing(gvk, namespace, name):
-            return self._remember(await self._send(call, idempotent=idempotent))
+            return self._remember(
+                *await with_retries(call, idempotent=idempotent, attempts=self._attempts)
+            )
 
-    def _remember(self, written: Object) -> Object:
+    def _remember(self, written: Object, body: bytes) -> Object:
         if isinstance(written.get("metadata"), dict) and written.get("kind"):
-            self._recent.remember(written)
+            self._recent.remember(written, body)
         return written
 
 

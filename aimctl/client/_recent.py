@@ -33,12 +33,22 @@ Guarantees:
   read finds the cache at R; so it holds only the writes still in flight.
 - At most ``capacity`` entries; the oldest are forgotten first, and expired ones on the next
   remembered write.
+
+Echoes: every write comes back as a watch event carrying the same object version, and the API
+server encodes one version the same way in a write's answer and in a watch event (checked
+against kube-apiserver 1.36 for built-in kinds, custom resources and their status). So a write
+remembered with its answer's bytes (``body``) is kept as the informers store it (managed fields
+stripped, frozen: once, here, instead of in the informer), and :meth:`echo` hands it to a watch
+whose event bytes are identical: the informer neither decodes nor freezes the echo again (in a
+1000-cache converge, six of the seven watch events per cache are such echoes). Identical bytes
+are the whole test: anything else is decoded as usual.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -86,22 +96,32 @@ def _freeze(obj: Object) -> Object:
     return freeze(obj)
 
 
-def _snapshot(obj: Object) -> Object | bytes:
-    """What ``remember`` keeps: the object's JSON, frozen only if it is ever handed out.
+def _snapshot(obj: Object, body: bytes | None) -> Object | bytes:
+    """What ``remember`` keeps: with the answer's bytes, the object as an informer stores it
+    (for :meth:`RecentWrites.echo`); else its JSON, frozen only if it is ever handed out.
 
-    Most remembered writes are never read before the informer delivers them (and they are
-    dropped); serialising is several times cheaper than freezing (py-spy, 1000-cache converge:
-    freezing every write's answer was ~2% of the operator's CPU). Bytes are as good a snapshot
-    as a frozen copy: a caller mutating its object afterwards changes nothing here. An object
-    orjson cannot encode is frozen at once instead."""
+    Without an echo to serve, most remembered writes are never read before the informer
+    delivers them (and they are dropped); serialising is several times cheaper than freezing
+    (py-spy, 1000-cache converge: freezing every write's answer was ~2% of the operator's CPU).
+    Bytes are as good a snapshot as a frozen copy: a caller mutating its object afterwards
+    changes nothing here. An object orjson cannot encode is frozen at once instead."""
+    if body is not None:
+        return _freeze(_stripped(obj))
     try:
         return orjson.dumps(_stripped(obj))
     except TypeError:
         return _freeze(_stripped(obj))
 
 
+def _answer(body: bytes | None) -> bytes | None:
+    # The API server ends an answer with a newline, a watch event's object without one.
+    if not body or body[:1] != b"{":
+        return None
+    return body[:-1] if body[-1:] == b"\n" else body
+
+
 class _Entry:
-    __slots__ = ("at", "delivered", "in_flight", "obj", "rv", "uid")
+    __slots__ = ("at", "body", "delivered", "in_flight", "obj", "rv", "uid")
 
     def __init__(self) -> None:
         # The remembered write: its JSON until first handed out, then frozen (``_snapshot``);
@@ -112,6 +132,7 @@ class _Entry:
         self.at = 0.0  # when it was remembered (monotonic)
         self.in_flight = 0  # writes of this key awaiting their answer
         self.delivered: set[str] = set()  # versions delivered while in_flight > 0
+        self.body: bytes | None = None  # the answer's bytes, while ``obj`` may be echoed
 
 
 class RecentWrites:
@@ -135,6 +156,8 @@ class RecentWrites:
         # not the writes in flight (with 32 workers, ~30 of those stood before the first young
         # entry on every remembered write; py-spy, 1000-cache converge).
         self._aging: dict[_Key, None] = {}
+        # Answer length -> the keys whose entry holds an answer of that length (``echo``).
+        self._by_length: dict[int, list[_Key]] = {}
 
     def writing(self, gvk: GVK, namespace: str, name: str) -> AbstractContextManager[None]:
         """Bracket one write of ``(gvk, namespace, name)``: from before the request is sent
@@ -143,21 +166,27 @@ class RecentWrites:
         # manager cost ~1% of the operator's CPU in a 1000-cache converge (py-spy).
         return _Writing(self, (gvk, namespace, name))
 
-    def remember(self, obj: Object) -> None:
-        """Remember what a write returned (not ``obj`` itself: a snapshot, frozen when first
-        handed out)."""
+    def remember(self, obj: Object, body: bytes | None = None) -> None:
+        """Remember what a write returned (not ``obj`` itself: a snapshot). ``body``: the
+        answer's bytes, which :meth:`echo` matches against watch events."""
         rv = _rv(obj)
         if not (obj.get("metadata") or {}).get("name") or rv is None:
             return
         key = _key(GVK.of(obj), obj)
         entry = self._entries.get(key)
+        if entry is not None:
+            self._unindex(key, entry)
         if entry is not None and rv in entry.delivered:
             entry.obj = None  # the informer already has this version (it beat the answer)
             self._aging.pop(key, None)
             return
         if entry is None:
             entry = self._entries[key] = _Entry()
-        entry.obj = _snapshot(obj)
+        body = _answer(body)
+        entry.obj = _snapshot(obj, body)
+        if body is not None:
+            entry.body = body
+            self._by_length.setdefault(len(body), []).append(key)
         entry.rv = rv
         entry.uid = _uid(obj)
         entry.at = self._clock.now()
@@ -184,6 +213,20 @@ class RecentWrites:
             entry.obj = _freeze(orjson.loads(entry.obj))
         return entry.obj
 
+    def echo(self, gvk: GVK, body: bytes) -> Object | None:
+        """The remembered write of ``gvk`` whose answer's bytes are ``body``, as an informer
+        stores it (managed fields stripped, frozen), or None."""
+        for key in self._by_length.get(len(body), ()):
+            if key[0] == gvk:
+                entry = self._entries[key]
+                if entry.body == body and not isinstance(entry.obj, bytes | None):
+                    return entry.obj
+        return None
+
+    def echoes(self, gvk: GVK) -> Callable[[bytes], Object | None]:
+        """:meth:`echo` for one kind (a ``WatchStream``'s ``known``)."""
+        return functools.partial(self.echo, gvk)
+
     def pending(self, gvk: GVK) -> list[tuple[str, str]]:
         """``(namespace, name)`` of the remembered writes of ``gvk`` (few: those in flight)."""
         return [(ns, n) for (g, ns, n), e in self._entries.items() if g == gvk and e.obj]
@@ -203,7 +246,18 @@ class RecentWrites:
         if deleted or (entry.obj is not None and rv == entry.rv):
             self._drop(key, entry)
 
+    def _unindex(self, key: _Key, entry: _Entry) -> None:
+        if entry.body is None:
+            return
+        keys = self._by_length.get(len(entry.body))
+        if keys is not None:
+            keys.remove(key)
+            if not keys:
+                del self._by_length[len(entry.body)]
+        entry.body = None
+
     def _drop(self, key: _Key, entry: _Entry) -> None:
+        self._unindex(key, entry)
         entry.obj = None
         self._aging.pop(key, None)
         if entry.in_flight == 0:
@@ -212,7 +266,9 @@ class RecentWrites:
     def _prune(self) -> None:
         now = self._clock.now()
         while len(self._entries) > self._capacity:
-            self._aging.pop(self._entries.popitem(last=False)[0], None)
+            key, entry = self._entries.popitem(last=False)
+            self._aging.pop(key, None)
+            self._unindex(key, entry)
         expired = []
         # Only the expired prefix is visited (not a copy of all entries per write, as before).
         for key in self._aging:

@@ -15,7 +15,7 @@ import collections
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Final
@@ -34,10 +34,10 @@ from aimctl.client._errors import (
     WatchStalled,
     api_error_from_status,
 )
-from aimctl.client._types import Object, WatchEvent
+from aimctl.client._types import Object, WatchEvent, WatchEventType
 from aimctl.metrics import CounterFamily, FamilyCollector
 
-__all__ = ["RestClient", "RestStats", "TokenBucket", "WatchStream"]
+__all__ = ["Known", "RestClient", "RestStats", "TokenBucket", "WatchStream"]
 
 log = structlog.get_logger(__name__)
 
@@ -294,6 +294,24 @@ class RestClient:
             ApiError: a subclass per status (NotFound, Conflict, ...), from the Status body.
             TransportError: no usable answer (connection, TLS, timeout, truncated body).
         """
+        return (
+            await self.request_with_body(
+                method, path, params=params, body=body, content_type=content_type, accept=accept
+            )
+        )[0]
+
+    async def request_with_body(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Mapping[str, Any] | list[Any] | bytes | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+    ) -> tuple[Object, bytes]:
+        """As :meth:`request`, and the answer's body as received (for ``RecentWrites``: the
+        watch event of a write carries the same bytes, see ``WatchStream``)."""
         method = method.upper()
         if body is None or isinstance(body, bytes):
             data = body
@@ -314,7 +332,7 @@ class RestClient:
                 except _TRANSPORT_ERRORS as e:
                     raise TransportError(f"{method} {path}: {type(e).__name__}: {e}") from e
                 if resp.status < 400:
-                    return _decode_body(raw, resp.content_type)
+                    return _decode_body(raw, resp.content_type), raw
                 error = api_error_from_status(
                     resp.status,
                     _decode_error_body(raw),
@@ -340,15 +358,22 @@ class RestClient:
         *,
         inactivity_timeout: float | None = None,
         accept: str | None = None,
+        known: Known | None = None,
     ) -> WatchStream:
         """Open a watch on a collection path; iterate the result for ``WatchEvent`` s.
 
         ``watch=true`` is added to ``params``. The request is sent on the first iteration.
         See ``WatchStream`` for the guarantees; use ``async with rest.watch(...) as events``.
-        ``accept`` sets the ``Accept`` header (default ``application/json``).
+        ``accept`` sets the ``Accept`` header (default ``application/json``); ``known``: see
+        ``WatchStream``.
         """
         return WatchStream(
-            self, path, {**(params or {}), "watch": True}, inactivity_timeout, accept=accept
+            self,
+            path,
+            {**(params or {}), "watch": True},
+            inactivity_timeout,
+            accept=accept,
+            known=known,
         )
 
 
@@ -362,6 +387,11 @@ class WatchStream:
           annotations); ``ERROR`` events raise the ``ApiError`` built from their Status.
         - The iterator ends (``StopAsyncIteration``) when the server closes the stream cleanly
           (for example at ``timeoutSeconds``).
+        - ``known`` (optional) is asked, before decoding, for the object of every ADDED or
+          MODIFIED event with that event's object bytes; what it returns is the event's object,
+          undecoded. It answers only for bytes identical to a write's answer it kept (the API
+          server encodes an object version the same way in both), so an operator does not
+          decode again the echo of each of its own writes (docs/benchmarks.md, converge).
 
     Raises (from ``__anext__``):
         ApiError: the watch request was refused (403, 410, ...) or an ERROR event arrived.
@@ -382,8 +412,10 @@ class WatchStream:
         inactivity_timeout: float | None,
         *,
         accept: str | None = None,
+        known: Known | None = None,
     ) -> None:
         self._rest = rest
+        self._known = known
         self._headers = {"Accept": accept} if accept is not None else {}
         self._path = path
         self._params = params
@@ -507,6 +539,13 @@ class WatchStream:
             self._partial_size = len(pieces[-1])
 
     def _decode(self, line: bytes) -> WatchEvent:
+        if self._known is not None and line[-1:] == b"}":
+            for etype, prefix in _ECHOES:
+                if line.startswith(prefix):
+                    obj = self._known(line[len(prefix) : -1])
+                    if obj is not None:
+                        return WatchEvent(etype, obj)
+                    break
         try:
             event = orjson.loads(line)
             etype = event["type"]
@@ -516,6 +555,15 @@ class WatchStream:
         if etype == "ERROR":
             raise api_error_from_status(200, obj, method="GET", path=self._path)
         return WatchEvent(etype, obj)
+
+
+# Asked of ``WatchStream``'s ``known``: object bytes -> the object, or None (decode them).
+Known = Callable[[bytes], Object | None]
+# How the API server frames the events ``known`` may answer (MODIFIED first: the commoner).
+_ECHOES: Final[tuple[tuple[WatchEventType, bytes], ...]] = (
+    ("MODIFIED", b'{"type":"MODIFIED","object":'),
+    ("ADDED", b'{"type":"ADDED","object":'),
+)
 
 
 def _default(o: Any) -> Any:

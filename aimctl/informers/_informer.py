@@ -30,6 +30,7 @@ import structlog
 from aimctl._internal.backoff import Backoff
 from aimctl._internal.clock import MONOTONIC, Clock
 from aimctl.client import Forbidden, Object, Unauthorized
+from aimctl.client._rest import Known
 from aimctl.informers._events import (
     Apply,
     Delete,
@@ -39,8 +40,9 @@ from aimctl.informers._events import (
     InitDone,
     ReflectorEvent,
 )
-from aimctl.informers._frozen import freeze
+from aimctl.informers._frozen import FrozenDict, freeze
 from aimctl.informers._handlers import DeletedFinalStateUnknown, EventHandler
+from aimctl.informers._listwatch import RestListerWatcher
 from aimctl.informers._metrics import InformerMetrics, InformerMetricSet
 from aimctl.informers._reflector import ListerWatcher, Reflector, ReflectorOptions
 from aimctl.informers._store import IndexFuncError, Store, object_key
@@ -384,7 +386,22 @@ class SharedInformer:
             self._last_error = event.error
             self._wake()
 
+    def take_echoes(self, known: Known) -> bool:
+        """Have the watch hand over, undecoded, objects ``known`` already holds as this informer
+        would store them (``RecentWrites.echoes``: the answers of this process's own writes,
+        managed fields stripped and frozen). Only an informer of whole objects with the default
+        transform stores objects in that form; any other declines (returns False)."""
+        lw = self.lister_watcher
+        if self._transform is not strip_managed_fields or self.metadata_only:
+            return False
+        if not isinstance(lw, RestListerWatcher):
+            return False
+        lw.known = known
+        return True
+
     def _prepare(self, raw: Object) -> Object:
+        if type(raw) is FrozenDict:
+            return raw  # handed over by ``take_echoes``'s source: transformed and frozen
         if self._transform is not None:
             try:
                 raw = self._transform(raw)

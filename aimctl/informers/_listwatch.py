@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aimctl.client import GVK, Object, RestClient, RESTMapper, WatchEvent
+from aimctl.client._rest import Known
 from aimctl.informers._reflector import EventStream
 
 __all__ = [
@@ -76,6 +77,9 @@ class RestListerWatcher:
         self._fields = field_selector or None
         self._metadata_only = metadata_only
         self._path: str | None = None
+        # Objects handed over undecoded (``WatchStream``'s ``known``; set through
+        # ``SharedInformer.take_echoes``).
+        self.known: Known | None = None
 
     @property
     def kind(self) -> str:
@@ -134,7 +138,7 @@ class RestListerWatcher:
         path = await self._collection()
         if not self._metadata_only:
             return self.rest.watch(
-                path, self._params(params), inactivity_timeout=inactivity_timeout
+                path, self._params(params), inactivity_timeout=inactivity_timeout, known=self.known
             )
         stream = self.rest.watch(
             path, self._params(params), inactivity_timeout=inactivity_timeout, accept=_ACCEPT_WATCH

@@ -239,6 +239,7 @@ class Manager:
             return known  # resolved by a concurrent caller during discovery
         for inf in informers:
             inf.add_handler(self._recent.forget_when_seen(gvk))
+            inf.take_echoes(self._recent.echoes(gvk))
             for index, fn in self._indexes.get(gvk, {}).items():
                 if index not in inf.store.indexers:
                     inf.store.add_indexer(index, fn)

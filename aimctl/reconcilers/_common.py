@@ -282,9 +282,10 @@ def observed_status(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 async def apply_status_if_changed(
     client: Client, raw: dict[str, Any], status: dict[str, Any], owned: Collection[str]
-) -> bool:
+) -> dict[str, Any] | None:
     """Server-side apply ``status`` to ``raw``'s status subresource unless the ``owned`` keys of
-    the observed status already equal it. Returns whether it wrote.
+    the observed status already equal it. Returns the object as written, or None when it did
+    not write.
 
     ``status`` is the whole status this controller owns: a key it leaves out (``lastError`` once
     the error is gone) is removed by the apply. Keys outside ``owned`` belong to someone else and
@@ -293,18 +294,17 @@ async def apply_status_if_changed(
     stored = raw.get("status")
     old = observed_status(raw)
     if status == {k: old[k] for k in old if k in owned}:
-        return False
+        return None
     m = raw["metadata"]
     if stored is not None and (
         stored is not old or not isinstance(old.get("conditions", []), list)
     ):
         # Garbage stored before a schema change (a string status, a string conditions list):
         # server-side apply cannot merge into it, a merge patch replaces it.
-        await client.patch(
+        return await client.patch(
             GVK.of(raw), m["name"], m["namespace"], {"status": status}, subresource="status"
         )
-        return True
-    await client.apply_status(
+    return await client.apply_status(
         {
             "apiVersion": raw["apiVersion"],
             "kind": raw["kind"],
@@ -313,7 +313,6 @@ async def apply_status_if_changed(
         },
         force=True,  # the owned status keys are this controller's alone
     )
-    return True
 
 
 async def report_invalid(

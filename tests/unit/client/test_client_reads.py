@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 
 from aimctl.client import CONFIGMAP, GVK, Client, Resource, RESTMapper, UnknownNamespace
@@ -44,6 +45,11 @@ class Answer:
 
     async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
         return dict(self.answer)
+
+    async def request_with_body(
+        self, method: str, path: str, **_: Any
+    ) -> tuple[dict[str, Any], bytes]:
+        return dict(self.answer), orjson.dumps(self.answer) + b"\n"
 
 
 def cm(name: str, rv: str, labels: dict[str, str] | None = None, ns: str = "a") -> dict[str, Any]:

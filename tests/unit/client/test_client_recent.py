@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from aimctl._internal.clock import ManualClock
 from aimctl.client import GVK
 from aimctl.client._recent import RecentWrites
-from aimctl.informers import DeletedFinalStateUnknown
+from aimctl.informers import DeletedFinalStateUnknown, freeze, strip_managed_fields
 
 CM = GVK("", "v1", "ConfigMap")
 
@@ -126,3 +127,56 @@ def test_capacity_forgets_the_oldest() -> None:
     assert len(recent) == 2
     assert recent.newest(CM, "ns", "n0", cm("1", "cache", name="n0"))["data"]["k"] == "cache"
     assert sorted(recent.pending(CM)) == [("ns", "n1"), ("ns", "n2")]
+
+
+# -- echoes: a watch event whose bytes are a write's answer --------------------------------------
+
+
+def answer(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj) + b"\n"  # the API server ends an answer with a newline
+
+
+def test_an_echo_is_the_remembered_write_as_an_informer_stores_it() -> None:
+    recent = RecentWrites()
+    written = cm("2", "mine")
+    body = answer(written)
+    recent.remember(written, body)
+    written["data"]["k"] = "changed by the caller after the write"
+
+    echoed = recent.echo(CM, body[:-1])
+
+    assert echoed is not None
+    assert echoed == freeze(strip_managed_fields(orjson.loads(body)))
+    with pytest.raises(TypeError):
+        echoed["data"]["k"] = "x"
+    assert recent.echoes(CM)(body[:-1]) is echoed
+
+
+def test_only_identical_bytes_of_the_same_kind_are_echoed() -> None:
+    recent = RecentWrites()
+    body = answer(cm("2", "mine"))
+    recent.remember(cm("2", "mine"), body)
+    same_length = body[:-2] + b"!"  # one byte differs
+    assert recent.echo(CM, same_length) is None
+    assert recent.echo(GVK("", "v1", "Secret"), body[:-1]) is None
+    assert recent.echo(CM, body) is None  # with the newline: not a watch event's bytes
+
+
+def test_an_echo_is_forgotten_once_delivered_replaced_or_pruned() -> None:
+    recent = RecentWrites(capacity=2)
+    first = answer(cm("2", "one"))
+    recent.remember(cm("2", "one"), first)
+    recent.forget_when_seen(CM).on_update(cm("1"), cm("2", "one"))  # delivered
+    assert recent.echo(CM, first[:-1]) is None
+
+    recent.remember(cm("3", "two"), answer(cm("3", "two")))
+    recent.remember(cm("4", "three"), answer(cm("4", "three")))  # same key: replaces
+    assert recent.echo(CM, answer(cm("3", "two"))[:-1]) is None
+    assert recent.echo(CM, answer(cm("4", "three"))[:-1]) is not None
+
+    for name in ("b", "c"):  # capacity 2: "a" is pruned
+        recent.remember(cm("5", name=name), answer(cm("5", name=name)))
+    assert recent.echo(CM, answer(cm("4", "three"))[:-1]) is None
+    assert recent._by_length == {
+        len(answer(cm("5", name="b"))) - 1: [(CM, "ns", "b"), (CM, "ns", "c")]
+    }

@@ -312,3 +312,31 @@ def test_token_bucket_allows_a_burst_then_spaces_reservations_at_qps() -> None:
     assert waits[4] == pytest.approx(0.2, abs=0.01)
     with pytest.raises(ValueError):
         TokenBucket(qps=0, burst=1)
+
+
+async def test_watch_hands_over_what_known_holds_for_added_and_modified_bytes_only(
+    api: Api, rest: RestClient
+) -> None:
+    # ``known`` answers for exactly these object bytes (a write's answer it kept).
+    echo = orjson.dumps(orjson.loads(event("MODIFIED", "mine", "5"))["object"])
+    held = {"held": True}
+    asked: list[bytes] = []
+
+    def known(body: bytes) -> dict[str, Any] | None:
+        asked.append(body)
+        return held if body == echo else None
+
+    stream = (
+        event("ADDED", "other", "4")
+        + event("MODIFIED", "mine", "5")
+        + event("DELETED", "mine", "6")
+        + event("BOOKMARK", "", "7")
+    )
+    api.route("GET", "/api/v1/configmaps", watch_handler([stream]))
+    async with rest.watch("/api/v1/configmaps", known=known) as events:
+        got = [e async for e in events]
+    assert [e.type for e in got] == ["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+    assert got[1].object is held  # not decoded
+    assert got[0].object["metadata"]["name"] == "other"  # asked, declined, decoded
+    assert got[2].object["metadata"]["name"] == "mine"  # DELETED: never asked
+    assert len(asked) == 2 and asked[1] == echo

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 
 from aimctl.client import (
@@ -54,6 +55,10 @@ class ScriptedRest:
         if isinstance(answer, BaseException):
             raise answer
         return dict(answer)
+
+    async def request_with_body(self, method: str, path: str, **kwargs: Any) -> tuple[Any, bytes]:
+        answer = await self.request(method, path, **kwargs)
+        return answer, orjson.dumps(answer) + b"\n"
 
 
 class NoCache:

@@ -11,8 +11,14 @@ import orjson
 import pytest_asyncio
 from aiohttp import web
 
-from aimctl.client import GVK, ClusterConfig, Resource, RestClient, RESTMapper
-from aimctl.informers import RestListerWatcher
+from aimctl.client import GVK, ClusterConfig, Object, Resource, RestClient, RESTMapper
+from aimctl.informers import (
+    RestListerWatcher,
+    SharedInformer,
+    freeze,
+    strip_last_applied,
+    strip_managed_fields,
+)
 
 CM = GVK("", "v1", "ConfigMap")
 WHOLE = {
@@ -119,3 +125,28 @@ async def test_whole_object_informers_keep_the_default_accept_and_whole_objects(
     await stream.aclose()
     assert [a for a, _ in server.requests] == ["application/json", "application/json"]
     assert all("fieldSelector" not in q for _, q in server.requests)
+
+
+async def test_take_echoes_hands_known_objects_over_undecoded_for_whole_object_informers_only(
+    served: tuple[PlainServer, RestClient, RESTMapper],
+) -> None:
+    _, rest, mapper = served
+    held = freeze(strip_managed_fields(dict(WHOLE)))
+
+    def known(body: bytes) -> Object | None:
+        return held if orjson.loads(body) == WHOLE else None
+
+    lw = RestListerWatcher(rest, mapper, CM, namespace="ns")
+    informer = SharedInformer(lw)
+    assert informer.take_echoes(known)
+    stream = await lw.watch({"resourceVersion": "7"}, inactivity_timeout=10)
+    assert [e.object async for e in stream] == [held]
+    await stream.aclose()
+    assert informer._prepare(held) is held  # stored as handed over: already stripped, frozen
+
+    other = RestListerWatcher(rest, mapper, CM, namespace="ns")
+    assert not SharedInformer(other, transform=None).take_echoes(known)
+    assert not SharedInformer(other, transform=strip_last_applied).take_echoes(known)
+    metadata = RestListerWatcher(rest, mapper, CM, namespace="ns", metadata_only=True)
+    assert not SharedInformer(metadata).take_echoes(known)
+    assert other.known is None and metadata.known is None
