@@ -146,7 +146,7 @@ class KVCacheReconciler:
         # finding asks for a recheck): the same versions as the last converged reconcile left
         # behind mean that reconcile's outcome again, which wrote nothing new (see _Settled).
         observed = _Settled.of(
-            raw, secret, netpol, sts, svc, (pvc, pod, *services, *classes, *quotas)
+            (raw, secret, netpol, sts, svc), (pvc, pod, *services, *classes, *quotas)
         )
         if self._settled.get(key) == observed:
             return None
@@ -214,7 +214,7 @@ class KVCacheReconciler:
             return Result(requeue_after=min(recheck))
         if error is None and all(c is not None for c in (secret, netpol, sts, svc)):
             # Converged, every child present as written (not one being re-created or deleted).
-            self._settled[key] = observed.after(current, secret, netpol, sts, svc)
+            self._settled[key] = observed.after((current, secret, netpol, sts, svc))
         return None
 
     # -- users and deletion ---------------------------------------------------------------------
@@ -560,49 +560,22 @@ class _Settled:
     write, a deletion, a relist that skipped ours) runs the whole reconcile. resourceVersions
     are compared only for equality (opaque, per API conventions)."""
 
-    cache: str | None
-    secret: str | None
-    netpol: str | None
-    sts: str | None
-    svc: str | None
-    rest: tuple[str | None, ...]
+    ours: tuple[str | None, ...]  # the cache, its Secret, NetworkPolicy, StatefulSet, Service
+    rest: tuple[str | None, ...]  # its claim and pod, the services using it, classes, quotas
 
     @classmethod
     def of(
-        cls,
-        cache: Mapping[str, Any],
-        secret: Mapping[str, Any] | None,
-        netpol: Mapping[str, Any] | None,
-        sts: Mapping[str, Any] | None,
-        svc: Mapping[str, Any] | None,
-        rest: tuple[Mapping[str, Any] | None, ...],
+        cls, ours: tuple[Mapping[str, Any] | None, ...], rest: tuple[Mapping[str, Any] | None, ...]
     ) -> _Settled:
-        return cls(
-            _version(cache),
-            _version(secret),
-            _version(netpol),
-            _version(sts),
-            _version(svc),
-            tuple(_version(o) for o in rest),
-        )
+        return cls(_versions(ours), _versions(rest))
 
-    def after(
-        self,
-        cache: Mapping[str, Any],
-        secret: Mapping[str, Any] | None,
-        netpol: Mapping[str, Any] | None,
-        sts: Mapping[str, Any] | None,
-        svc: Mapping[str, Any] | None,
-    ) -> _Settled:
+    def after(self, ours: tuple[Mapping[str, Any] | None, ...]) -> _Settled:
         """These versions with the cache and its children as the reconcile wrote them."""
-        return _Settled(
-            _version(cache),
-            _version(secret),
-            _version(netpol),
-            _version(sts),
-            _version(svc),
-            self.rest,
-        )
+        return _Settled(_versions(ours), self.rest)
+
+
+def _versions(objs: tuple[Mapping[str, Any] | None, ...]) -> tuple[str | None, ...]:
+    return tuple(_version(o) for o in objs)
 
 
 def _owned_by(cache: Mapping[str, Any], service: Mapping[str, Any]) -> bool:
