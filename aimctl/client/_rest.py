@@ -426,6 +426,12 @@ class WatchStream:
         self._partial_size = 0
         self._eof = False
         self._closed = False
+        # One inactivity timer per stream, pushed forward lazily (``_watch``): arming and
+        # cancelling one per read cost ~3.4 us, and a watch event often is one read.
+        self._reader: asyncio.Task[Any] | None = None  # the task waiting for data, if any
+        self._waiting_since = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._stalled = False
 
     async def __aenter__(self) -> WatchStream:
         return self
@@ -443,6 +449,9 @@ class WatchStream:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._resp is not None:
             self._resp.close()
             self._resp = None
@@ -504,12 +513,7 @@ class WatchStream:
             elif self._inactivity is None:
                 chunk = await content.readany()
             else:
-                async with asyncio.timeout(self._inactivity):
-                    chunk = await content.readany()
-        except TimeoutError as e:
-            raise WatchStalled(
-                f"watch {self._path}: nothing received for {self._inactivity}s"
-            ) from e
+                chunk = await self._read_watched(content)
         except _TRANSPORT_ERRORS as e:
             raise TransportError(f"watch {self._path}: {type(e).__name__}: {e}") from e
         if not chunk:
@@ -537,6 +541,50 @@ class WatchStream:
         if pieces[-1]:
             self._partial.append(pieces[-1])
             self._partial_size = len(pieces[-1])
+
+    async def _read_watched(self, content: aiohttp.StreamReader) -> bytes:
+        """``content.readany()``, failing with WatchStalled when it waits ``_inactivity``
+        seconds. As ``asyncio.timeout`` does, the stall is a cancellation of this task that
+        only this stream may turn into WatchStalled: any other cancellation propagates."""
+        assert self._inactivity is not None
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        self._reader = task
+        self._waiting_since = loop.time()
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(self._waiting_since + self._inactivity, self._watch)
+        try:
+            return await content.readany()
+        except asyncio.CancelledError:
+            if self._stalled:
+                self._stalled = False
+                if task.uncancel() <= cancelling:
+                    raise WatchStalled(
+                        f"watch {self._path}: nothing received for {self._inactivity}s"
+                    ) from None
+            raise
+        finally:
+            self._reader = None
+            if self._stalled:  # fired as the read ended otherwise: take the cancellation back
+                self._stalled = False
+                task.uncancel()
+
+    def _watch(self) -> None:
+        """The timer: a read waiting for ``_inactivity`` seconds is cancelled as stalled; one
+        that started later moves the timer to its own deadline; with no read waiting the timer
+        stops (the next wait arms it)."""
+        self._watchdog = None
+        if self._reader is None or self._inactivity is None or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = self._waiting_since + self._inactivity
+        if loop.time() < deadline:
+            self._watchdog = loop.call_at(deadline, self._watch)
+            return
+        self._stalled = True
+        self._reader.cancel()
 
     def _decode(self, line: bytes) -> WatchEvent:
         if self._known is not None and line[-1:] == b"}":
@@ -606,7 +654,7 @@ def _dumps_yaml_safe(body: Mapping[str, Any] | list[Any]) -> bytes:
         )
     except TypeError:
         data = None
-    if data is not None and _ORJSON_DIFFERS.search(data) is None:
+    if data is not None and not _orjson_differs(data):
         return data
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_default)
     return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
@@ -616,6 +664,14 @@ def _dumps_yaml_safe(body: Mapping[str, Any] | list[Any]) -> bytes:
 _YAML_UNSAFE = re.compile("[\u007f-\u009f\ufffe\uffff]")
 # The same code points in UTF-8 bytes, or a ``null`` (see ``_dumps_yaml_safe``).
 _ORJSON_DIFFERS = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]|null")
+
+
+def _orjson_differs(data: bytes) -> bool:
+    if data.isascii():
+        # The usual body: only DEL or a ``null`` can differ, and ``in`` is ~5x faster than the
+        # regex (~15 us over a 3 KB StatefulSet, on every apply).
+        return b"\x7f" in data or b"null" in data
+    return _ORJSON_DIFFERS.search(data) is not None
 
 
 def _encode_params(params: Params | None) -> dict[str, str] | None:
